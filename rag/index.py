@@ -1,0 +1,220 @@
+"""An index on disk: catalog + vector store + manifest, written as generations swapped in atomically.
+
+Layout of `index_dir`: `CURRENT` names the live generation folder (`gen-000007/`), which holds
+`manifest.json`, `catalog.sqlite` and `vectors.faiss`. A change is built in a new folder beside it,
+fsynced, and made live by atomically replacing `CURRENT`; a crash at any point leaves the previous
+generation or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rag.catalog import Catalog
+from rag.errors import IndexIncompatibleError, IndexMissingError
+from rag.stores import FaissVectorStore
+
+log = logging.getLogger("rag")
+
+FORMAT_VERSION = 1
+CURRENT_FILE = "CURRENT"
+MANIFEST_FILE = "manifest.json"
+CATALOG_FILE = "catalog.sqlite"
+VECTORS_FILE = "vectors.faiss"
+
+
+@dataclass
+class Manifest:
+    """What an index was built with, and what it holds."""
+
+    format_version: int
+    embedder: str
+    dimension: int
+    chunk_tokens: int
+    chunk_overlap: int
+    vector_index: str = FaissVectorStore.kind
+    documents: int = 0
+    chunks: int = 0
+    generation: int = 0
+    updated_at: float = field(default_factory=time.time)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _generation_name(number: int) -> str:
+    return f"gen-{number:06d}"
+
+
+def read_current(index_dir: Path) -> Path | None:
+    """The live generation folder, or None when the folder holds no index."""
+    pointer = index_dir / CURRENT_FILE
+    if not pointer.is_file():
+        return None
+    name = pointer.read_text().strip()
+    folder = index_dir / name
+    return folder if folder.is_dir() else None
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    """The manifest of the live generation (IndexMissingError when there is none)."""
+    folder = read_current(index_dir)
+    if folder is None:
+        raise IndexMissingError(
+            f"No index at {index_dir}. Build one with `rag ingest PATH --index {index_dir}`."
+        )
+    try:
+        data = json.loads((folder / MANIFEST_FILE).read_text())
+        return Manifest(**data)
+    except (OSError, ValueError, TypeError) as exc:
+        raise IndexIncompatibleError(
+            f"The index at {index_dir} has an unreadable manifest ({exc}). "
+            f"Rebuild it: remove {index_dir} and run `rag ingest PATH --index {index_dir}`."
+        ) from exc
+
+
+class Index:
+    """The live generation of an index, opened read-only; `begin()` starts a change."""
+
+    def __init__(self, index_dir: Path, folder: Path, manifest: Manifest) -> None:
+        self.index_dir = index_dir
+        self.folder = folder
+        self.manifest = manifest
+        self.catalog = Catalog(folder / CATALOG_FILE, read_only=True)
+        self.vectors = FaissVectorStore.load(folder / VECTORS_FILE)
+
+    @classmethod
+    def open(cls, index_dir: Path, *, embedder: str | None = None, dimension: int | None = None) -> Index:
+        """Open the live index, checking it was built by the same format and embedder."""
+        manifest = read_manifest(index_dir)
+        rebuild = f"Rebuild it into a fresh folder: `rag ingest PATH --index NEW_DIR` (or delete {index_dir})."
+        if manifest.format_version != FORMAT_VERSION:
+            raise IndexIncompatibleError(
+                f"The index at {index_dir} has format version {manifest.format_version}; this rag reads "
+                f"version {FORMAT_VERSION}. {rebuild}"
+            )
+        if embedder is not None and (manifest.embedder != embedder or manifest.dimension != dimension):
+            raise IndexIncompatibleError(
+                f"The index at {index_dir} was built with embedder {manifest.embedder!r} "
+                f"({manifest.dimension} dims), not {embedder!r} ({dimension} dims). {rebuild}"
+            )
+        return cls(index_dir, read_current(index_dir) or index_dir, manifest)
+
+    @staticmethod
+    def create(index_dir: Path, manifest: Manifest) -> Index:
+        """Write an empty first generation and open it."""
+        index_dir.mkdir(parents=True, exist_ok=True)
+        change = IndexChange(index_dir, None, manifest)
+        change.commit()
+        return Index.open(index_dir, embedder=manifest.embedder, dimension=manifest.dimension)
+
+    def is_stale(self) -> bool:
+        """True when another process has committed a newer generation."""
+        return read_current(self.index_dir) != self.folder
+
+    def begin(self) -> IndexChange:
+        return IndexChange(self.index_dir, self, self.manifest)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+
+class IndexChange:
+    """A new generation being built: a writable copy of the catalog and the vectors."""
+
+    def __init__(self, index_dir: Path, base: Index | None, manifest: Manifest) -> None:
+        self.index_dir = index_dir
+        self.number = manifest.generation + 1 if base is not None else 1
+        self.manifest = Manifest(**{**asdict(manifest), "generation": self.number})
+        self.folder = index_dir / f"{_generation_name(self.number)}.tmp-{os.getpid()}"
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True)
+        if base is None:
+            self.catalog = Catalog(self.folder / CATALOG_FILE)
+            self.vectors = FaissVectorStore(manifest.dimension)
+        else:
+            self.catalog = base.catalog.copy_to(self.folder / CATALOG_FILE)
+            self.vectors = base.vectors.copy()
+
+    def commit(self) -> Path:
+        """Persist and make this generation live, atomically; returns its folder."""
+        self.catalog.commit()
+        self.manifest.documents = self.catalog.document_count()
+        self.manifest.chunks = self.catalog.chunk_count()
+        self.manifest.updated_at = time.time()
+        self.catalog.close()
+        self.vectors.save(self.folder / VECTORS_FILE)
+        (self.folder / MANIFEST_FILE).write_text(json.dumps(asdict(self.manifest), indent=2))
+        for name in (CATALOG_FILE, VECTORS_FILE, MANIFEST_FILE):
+            _fsync_path(self.folder / name)
+        final = self.index_dir / _generation_name(self.number)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(self.folder, final)
+        _fsync_path(self.index_dir)
+        pointer_tmp = self.index_dir / f"{CURRENT_FILE}.tmp-{os.getpid()}"
+        with open(pointer_tmp, "w") as handle:
+            handle.write(final.name + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(pointer_tmp, self.index_dir / CURRENT_FILE)
+        _fsync_path(self.index_dir)
+        _remove_old_generations(self.index_dir, keep=final.name)
+        return final
+
+    def abort(self) -> None:
+        """Drop the change; the live generation is untouched."""
+        self.catalog.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _remove_old_generations(index_dir: Path, keep: str) -> None:
+    """Delete superseded generations and leftovers of crashed writes."""
+    for entry in index_dir.iterdir():
+        if entry.name == keep or not entry.name.startswith(("gen-", f"{CURRENT_FILE}.tmp")):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+class WriteLock:
+    """An exclusive lock on an index folder, so two ingests never write at once."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.path = index_dir / "LOCK"
+        self.handle = None
+
+    def __enter__(self) -> WriteLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.close()
+            from rag.errors import RagError
+
+            raise RagError(f"Another process is writing the index at {self.path.parent}; try again later.")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import fcntl
+
+        if self.handle is not None:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()

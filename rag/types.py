@@ -1,0 +1,134 @@
+"""Data types shared by every layer: documents, chunks, passages, citations and answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PageSpan:
+    """A page of a document as a character range of its text (pages are numbered from 1)."""
+
+    page: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading and the character range of the text it governs; `path` runs from the top heading down."""
+
+    path: tuple[str, ...]
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed document: its plain text plus page and section boundaries as character offsets."""
+
+    id: str
+    source: str
+    title: str
+    text: str
+    pages: tuple[PageSpan, ...] = ()
+    sections: tuple[Section, ...] = ()
+    content_hash: str = ""
+
+    def page_at(self, offset: int) -> int | None:
+        """The page holding the character at `offset`, or None for formats without pages."""
+        for span in self.pages:
+            if span.start <= offset < span.end:
+                return span.page
+        return self.pages[-1].page if self.pages and offset >= self.pages[-1].start else None
+
+    def heading_path_at(self, offset: int) -> tuple[str, ...]:
+        """The deepest section path that contains the character at `offset`."""
+        best: tuple[str, ...] = ()
+        for section in self.sections:
+            if section.start <= offset < section.end and len(section.path) >= len(best):
+                best = section.path
+        return best
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document: `text == document.text[start:end]`."""
+
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    page: int | None = None
+    heading_path: tuple[str, ...] = ()
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its relevance score and the provenance of its document."""
+
+    chunk: Chunk
+    score: float
+    source: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source the answer cites: where the quoted passage lies and how relevant it was."""
+
+    n: int
+    document: str
+    title: str
+    page: int | None
+    start: int
+    end: int
+    quote: str
+    score: float
+
+
+@dataclass
+class Answer:
+    """The answer to a question, with its citations; `abstained` when the documents do not say."""
+
+    answer: str
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    passages: list[Passage] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape shared by `rag ask --json` and `POST /api/answer`."""
+        return {
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "citations": [asdict(c) for c in self.citations],
+            "timings": {name: round(value, 4) for name, value in self.timings.items()},
+        }
+
+
+@dataclass
+class FileFailure:
+    """A file skipped during ingest and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[FileFailure] = field(default_factory=list)
+    chunks_added: int = 0
+    seconds: float = 0.0
+
+    @property
+    def documents_indexed(self) -> int:
+        return len(self.added) + len(self.updated)
