@@ -53,6 +53,14 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def _fault_point(name: str) -> None:
+    """Crash here on purpose when RAG_FAULT_INJECT names this point (the crash-safety tests use it)."""
+    if os.environ.get("RAG_FAULT_INJECT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _generation_name(number: int) -> str:
     return f"gen-{number:06d}"
 
@@ -155,15 +163,19 @@ class IndexChange:
         self.manifest.chunks = self.catalog.chunk_count()
         self.manifest.updated_at = time.time()
         self.catalog.close()
+        _fault_point("before_vectors")
         self.vectors.save(self.folder / VECTORS_FILE)
+        _fault_point("before_manifest")
         (self.folder / MANIFEST_FILE).write_text(json.dumps(asdict(self.manifest), indent=2))
         for name in (CATALOG_FILE, VECTORS_FILE, MANIFEST_FILE):
             _fsync_path(self.folder / name)
         final = self.index_dir / _generation_name(self.number)
         if final.exists():
             shutil.rmtree(final)
+        _fault_point("before_rename")
         os.replace(self.folder, final)
         _fsync_path(self.index_dir)
+        _fault_point("before_pointer")
         pointer_tmp = self.index_dir / f"{CURRENT_FILE}.tmp-{os.getpid()}"
         with open(pointer_tmp, "w") as handle:
             handle.write(final.name + "\n")
@@ -171,6 +183,7 @@ class IndexChange:
             os.fsync(handle.fileno())
         os.replace(pointer_tmp, self.index_dir / CURRENT_FILE)
         _fsync_path(self.index_dir)
+        _fault_point("before_cleanup")
         _remove_old_generations(self.index_dir, keep=final.name)
         return final
 
