@@ -1,0 +1,61 @@
+"""Turn files into `Document`s: one parser per format, chosen by suffix (or magic bytes for odd suffixes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from rag.errors import UnsupportedFileError
+from rag.parsers.common import read_bytes
+from rag.parsers.docx import parse_docx
+from rag.parsers.html import parse_html
+from rag.parsers.jsonl import parse_jsonl
+from rag.parsers.markdown import parse_markdown
+from rag.parsers.pdf import parse_pdf
+from rag.parsers.text import parse_text
+from rag.types import Document
+
+Parser = Callable[[bytes, Path, str], list[Document]]
+
+PARSERS: dict[str, Parser] = {
+    ".txt": parse_text,
+    ".text": parse_text,
+    ".md": parse_markdown,
+    ".markdown": parse_markdown,
+    ".html": parse_html,
+    ".htm": parse_html,
+    ".pdf": parse_pdf,
+    ".docx": parse_docx,
+    ".jsonl": parse_jsonl,
+}
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(PARSERS)
+
+__all__ = ["SUPPORTED_SUFFIXES", "parse_file"]
+
+
+def parse_file(path: Path, *, source: str | None = None, max_bytes: int = 50 * 2**20) -> list[Document]:
+    """Parse one file into documents (many for a JSONL corpus); ParseError says why a file cannot be used."""
+    path = Path(path)
+    source = str(path) if source is None else source
+    suffix = path.suffix.lower()
+    parser = PARSERS.get(suffix) or _sniff(path)
+    if parser is None:
+        shown = f"'{suffix}'" if suffix else "without a suffix"
+        raise UnsupportedFileError(
+            source, f"unsupported file type {shown} (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})"
+        )
+    return parser(read_bytes(path, source, max_bytes), path, source)
+
+
+def _sniff(path: Path) -> Parser | None:
+    """A parser for a file whose suffix is unknown but whose first bytes say PDF or Word document."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(4096)
+    except OSError:
+        return None
+    if head.startswith(b"%PDF-"):
+        return parse_pdf
+    if head.startswith(b"PK\x03\x04") and b"word/" in head:
+        return parse_docx
+    return None

@@ -1,0 +1,127 @@
+"""What every parser shares: reading bytes within limits, decoding text, normalising it, building sections."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import charset_normalizer
+
+from rag.errors import ParseError
+from rag.types import Section
+
+MIB = 2**20
+
+_UTF16_32_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# Control characters that never belong in prose (tab, newline and form feed are kept).
+_STRAY_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A heading found by a parser: its level (1 = top), its text and where that text starts."""
+
+    level: int
+    title: str
+    start: int
+
+
+def read_bytes(path: Path, source: str, max_bytes: int) -> bytes:
+    """The file's bytes, refusing missing, oversized and empty files before any parsing."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            limit = f"the {max_bytes / MIB:g} MiB limit (setting max_file_mb)"
+            raise ParseError(source, f"file is {size / MIB:.1f} MiB, larger than {limit}")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ParseError(source, "file not found") from None
+    except IsADirectoryError:
+        raise ParseError(source, "is a folder, not a file") from None
+    except OSError as exc:
+        raise ParseError(source, f"cannot read file: {exc.strerror or exc}") from None
+    if not data:
+        raise ParseError(source, "empty file")
+    return data
+
+
+def content_hash(data: bytes) -> str:
+    """The sha256 hex digest that tells ingest whether a file changed."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """Decode a text file: UTF-8 (with or without BOM) first, else the encoding charset-normalizer finds."""
+    has_wide_bom = data.startswith(_UTF16_32_BOMS)
+    if b"\x00" in data and not has_wide_bom:
+        raise ParseError(source, "binary file, not text")
+    if not has_wide_bom:
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            pass
+    text = _legacy_decode(data)
+    if text is None or _looks_binary(text):
+        raise ParseError(source, "cannot decode text: not UTF-8 and no other encoding fits")
+    return text.lstrip("\ufeff")
+
+
+def _legacy_decode(data: bytes) -> str | None:
+    """charset-normalizer's best guess; on a tie, Windows-1252, the most common legacy encoding."""
+    matches = charset_normalizer.from_bytes(data)
+    best = matches.best()
+    if best is None:
+        return None
+    tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    western = next((m for m in tied if m.encoding == "cp1252"), best)
+    return str(western)
+
+
+def _looks_binary(text: str) -> bool:
+    """True when a decoding is full of control characters, which no human-written text is."""
+    sample = text[:65536]
+    return bool(sample) and len(_STRAY_CONTROLS.findall(sample)) > len(sample) * 0.01
+
+
+def normalize(text: str) -> str:
+    """Unix newlines, no NULs or stray control characters: the form stored in `Document.text`."""
+    return _STRAY_CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def require_text(text: str, source: str, reason: str = "no extractable text") -> None:
+    """Refuse a document whose text holds nothing but whitespace."""
+    if not text.strip():
+        raise ParseError(source, reason)
+
+
+def build_sections(headings: Iterable[Heading], text_length: int) -> tuple[Section, ...]:
+    """Sections from headings: each runs until the next heading of the same or a higher level."""
+    ordered = sorted(headings, key=lambda h: h.start)
+    sections: list[Section] = []
+    stack: list[Heading] = []
+    for i, heading in enumerate(ordered):
+        while stack and stack[-1].level >= heading.level:
+            stack.pop()
+        stack.append(heading)
+        end = next((h.start for h in ordered[i + 1 :] if h.level <= heading.level), text_length)
+        sections.append(Section(path=tuple(h.title for h in stack), start=heading.start, end=end))
+    return tuple(sections)
+
+
+def join_blocks(blocks: Iterable[str], separator: str = "\n\n") -> tuple[str, list[int]]:
+    """Join text blocks with `separator` and return the text and the start offset of every block."""
+    parts: list[str] = []
+    starts: list[int] = []
+    offset = 0
+    for block in blocks:
+        if parts:
+            parts.append(separator)
+            offset += len(separator)
+        starts.append(offset)
+        parts.append(block)
+        offset += len(block)
+    return "".join(parts), starts
