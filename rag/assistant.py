@@ -33,7 +33,7 @@ ProgressCallback = Callable[[str, int], None]
 """Called with ("files", n) when n more files are handled, ("chunks", n) when n chunks are queued
 for embedding and ("embedded", n) when n more chunks are embedded."""
 
-_FLUSH_CHUNKS = 256
+_FLUSH_CHUNKS = 1024
 
 
 def display_path(path: Path) -> str:

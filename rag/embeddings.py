@@ -107,18 +107,19 @@ class SentenceTransformerEmbedder:
     ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        parts = []
-        step = batch_size * 8
-        for offset in range(0, len(texts), step):
-            group = list(texts[offset : offset + step])
-            parts.append(
-                self.model.encode(
-                    group, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
-                ).astype(np.float32, copy=False)
+        # Longest first across the whole call, so batches hold texts of like length (little padding)
+        # even though they are encoded in groups to report progress.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        step = batch_size * 16
+        for offset in range(0, len(order), step):
+            group = order[offset : offset + step]
+            vectors[group] = self.model.encode(
+                [texts[i] for i in group], batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
             )
             if on_batch:
                 on_batch(len(group))
-        return np.vstack(parts)
+        return vectors
 
     def embed_query(self, text: str) -> np.ndarray:
         with _torch_threads(1):
