@@ -279,7 +279,6 @@ def generator(request: pytest.FixtureRequest) -> Iterator[Generator]:
             str(path.parent), gguf_file=path.name, threads=settings.threads, allow_downloads=False
         )
     yield model
-    del model
 
 
 @pytest.mark.slow

@@ -1,0 +1,76 @@
+"""Language models behind one `Generator` protocol, and the factory that builds the one `Settings` names.
+
+`settings.generator` is the packaged model, a `.gguf` file, or a Hugging Face id / folder;
+`settings.generator_backend` picks the runtime. Models load once per process and are shared.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from rag.config import PACKAGED_GENERATOR, Settings
+from rag.errors import ModelUnavailableError
+from rag.generation.base import GenerationStats, GenerationStream, Generator
+from rag.generation.packaged import packaged_gguf_path
+
+__all__ = ["GenerationStats", "GenerationStream", "Generator", "build_generator"]
+
+
+def build_generator(settings: Settings) -> Generator:
+    """The generator `settings` describe, loaded on first request and reused for the same settings after."""
+    if settings.generator == PACKAGED_GENERATOR:
+        model_path: Path | None = packaged_gguf_path(settings.model_cache_dir)
+    elif settings.generator.lower().endswith(".gguf"):
+        model_path = Path(settings.generator).expanduser()
+        if not model_path.is_file():
+            raise ModelUnavailableError(
+                f"No GGUF file at {model_path}: fix `generator` (RAG_GENERATOR), or leave it at "
+                f"{PACKAGED_GENERATOR!r} for the packaged model."
+            )
+    elif settings.gguf_file and Path(settings.generator).expanduser().is_dir():
+        model_path = Path(settings.generator).expanduser() / settings.gguf_file
+        if not model_path.is_file():
+            raise ModelUnavailableError(f"No GGUF file {settings.gguf_file!r} in {settings.generator}.")
+    else:
+        model_path = None
+
+    if settings.generator_backend == "llama_cpp":
+        if model_path is None:
+            raise ModelUnavailableError(
+                f"The llama_cpp backend runs GGUF files only, and {settings.generator!r} is not one: point "
+                "`generator` at a .gguf file, or set `generator_backend` to 'transformers' "
+                "(RAG_GENERATOR_BACKEND=transformers) to run a Hugging Face model."
+            )
+        return _load_llama_cpp(model_path.resolve(), settings.threads, settings.context_tokens)
+    if model_path is not None:
+        return _load_transformers(
+            str(model_path.resolve().parent), model_path.name, settings.threads, settings.allow_downloads
+        )
+    return _load_transformers(
+        settings.generator, settings.gguf_file, settings.threads, settings.allow_downloads
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _load_llama_cpp(model_path: Path, threads: int, context_tokens: int) -> Generator:
+    try:
+        from rag.generation.llama_cpp import LlamaCppGenerator
+    except ImportError as error:
+        raise ModelUnavailableError(
+            f"The llama_cpp backend needs llama-cpp-python ({error}): run `bash scripts/setup.sh` "
+            "(or `pip install llama-cpp-python`), or set `generator_backend` to 'transformers'."
+        ) from error
+    return LlamaCppGenerator(model_path, threads=threads, context_tokens=context_tokens)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_transformers(model: str, gguf_file: str | None, threads: int, allow_downloads: bool) -> Generator:
+    try:
+        from rag.generation.transformers_backend import TransformersGenerator
+    except ImportError as error:
+        raise ModelUnavailableError(
+            f"The transformers backend needs torch, transformers and gguf ({error}): run "
+            "`bash scripts/setup.sh`, or set `generator_backend` to 'llama_cpp'."
+        ) from error
+    return TransformersGenerator(model, gguf_file=gguf_file, threads=threads, allow_downloads=allow_downloads)

@@ -1,0 +1,107 @@
+"""The llama.cpp backend: a GGUF model on the CPU, the fastest runtime here (~5x transformers' decode)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from llama_cpp import Llama
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from rag.errors import InvalidInputError, ModelUnavailableError
+from rag.generation.base import GenerationStats, GenerationStream
+
+
+class LlamaCppGenerator:
+    """A GGUF chat model run by llama-cpp-python, with the chat template stored in the file.
+
+    The model loads in the constructor (under a second for 1.5B Q4); one instance serves the whole
+    process, one generation at a time, since a llama.cpp context is not safe to share between threads.
+    """
+
+    def __init__(self, model_path: Path, *, threads: int, context_tokens: int) -> None:
+        self.name = Path(model_path).name
+        self.model_path = Path(model_path)
+        self.context_tokens = context_tokens
+        try:
+            self._llama = Llama(
+                model_path=str(model_path),
+                n_ctx=context_tokens,
+                n_threads=threads,
+                n_threads_batch=threads,
+                chat_format="chat_template.default",
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as error:
+            raise ModelUnavailableError(
+                f"llama.cpp could not load {model_path}: {error}. Check that it is a complete GGUF file "
+                "(or delete it from the model cache to assemble it again)."
+            ) from error
+        self._formatter = self._chat_formatter()
+        self._lock = threading.Lock()
+
+    def _chat_formatter(self) -> Jinja2ChatFormatter:
+        """The file's own chat template (as `chat_format` selects), rendered as llama-cpp-python renders it,
+        to count prompt tokens exactly."""
+        template = self._llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ModelUnavailableError(
+                f"{self.model_path} holds no chat template (`tokenizer.chat_template`): use an "
+                "instruction-tuned GGUF model."
+            )
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=self._token_text(self._llama.token_eos()),
+            bos_token=self._token_text(self._llama.token_bos()),
+            stop_token_ids=[self._llama.token_eos()],
+        )
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self._llama.detokenize([token], special=True).decode("utf-8", errors="ignore")
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` alone, without BOS or special tokens."""
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
+        """Tokens of `messages` once rendered with the chat template, the generation prompt included."""
+        rendered = self._formatter(messages=messages)
+        tokens = self._llama.tokenize(
+            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+        )
+        return len(tokens)
+
+    def stream(
+        self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.0
+    ) -> GenerationStream:
+        """Stream the answer to `messages`; temperature 0 decodes greedily."""
+        stats = GenerationStats(prompt_tokens=self.prompt_tokens(messages))
+        room = self.context_tokens - stats.prompt_tokens
+        if room < 1:
+            raise InvalidInputError(
+                f"The prompt takes {stats.prompt_tokens} tokens, more than the model's context window of "
+                f"{self.context_tokens}: raise `context_tokens` or give the model fewer passages (`top_k`)."
+            )
+        return GenerationStream(self._pieces(messages, min(max_tokens, room), temperature, stats), stats)
+
+    def _pieces(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float, stats: GenerationStats
+    ) -> Iterator[str]:
+        with self._lock:
+            chunks = self._llama.create_chat_completion(
+                messages=messages, max_tokens=max_tokens, temperature=temperature, stream=True
+            )
+            written: list[str] = []
+            try:
+                for chunk in chunks:
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        written.append(piece)
+                        yield piece
+            finally:
+                chunks.close()
+                # The stream reports no usage; re-tokenizing the text matches the sampled tokens but for EOS.
+                stats.completion_tokens = self.count_tokens("".join(written))
