@@ -9,11 +9,29 @@ from rag.types import Citation, Passage
 NO_ANSWER = "The documents do not contain an answer to this question."
 
 SYSTEM_PROMPT = (
-    "You answer questions using only the numbered sources you are given. "
-    "After each sentence, cite the sources that support it, like [1] or [2][3]. "
-    "Do not use outside knowledge. If the sources do not contain the answer, reply exactly: "
-    f'"{NO_ANSWER}"'
+    "You answer questions using only the numbered sources the user gives you. "
+    "Cite the source of every sentence with its number in square brackets, like [1] or [2][3]. "
+    "Never use outside knowledge. "
+    f"If the sources do not contain the answer, reply exactly: {NO_ANSWER}"
 )
+
+# Two worked turns (one answer with a citation, one refusal): a 1.5B model follows a demonstration far
+# more reliably than an instruction alone (without them it often dropped its citations).
+_DEMONSTRATION = [
+    {
+        "role": "user",
+        "content": "Sources:\n[1] Lighthouse log: The Skerry lighthouse was automated in 1987 and has had no "
+        "keeper since.\n\n[2] Island guide: Ferries to the island run twice a day in summer and once a day in "
+        "winter.\n\nQuestion: How often do ferries run in winter?",
+    },
+    {"role": "assistant", "content": "Ferries run once a day in winter [2]."},
+    {
+        "role": "user",
+        "content": "Sources:\n[1] Lighthouse log: The Skerry lighthouse was automated in 1987 and has had no "
+        "keeper since.\n\nQuestion: How tall is the Skerry lighthouse?",
+    },
+    {"role": "assistant", "content": NO_ANSWER},
+]
 
 _CITATION_GROUP = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 _REFUSAL = re.compile(
@@ -24,20 +42,21 @@ _REFUSAL = re.compile(
 
 
 def format_passage(n: int, passage: Passage) -> str:
-    """One numbered source as the model sees it: number, title (and page), text."""
+    """One numbered source as the model sees it: number, title (and page), text on one line."""
     where = passage.title
     if passage.chunk.page is not None:
         where += f", page {passage.chunk.page}"
-    if passage.chunk.heading_path:
-        where += f", section: {' > '.join(passage.chunk.heading_path)}"
-    return f"[{n}] ({where})\n{passage.chunk.text.strip()}"
+    return f"[{n}] {where}: {' '.join(passage.chunk.text.split())}"
 
 
 def build_messages(question: str, passages: list[Passage]) -> list[dict[str, str]]:
-    """Chat messages asking the question over numbered passages [1]..[k]."""
+    """Chat messages asking the question over numbered passages [1]..[k], after the demonstration."""
     sources = "\n\n".join(format_passage(n, p) for n, p in enumerate(passages, start=1))
-    user = f"Sources:\n\n{sources}\n\nQuestion: {question.strip()}\nAnswer (cite sources like [1]):"
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        *_DEMONSTRATION,
+        {"role": "user", "content": f"Sources:\n{sources}\n\nQuestion: {question.strip()}"},
+    ]
 
 
 def cited_numbers(text: str) -> list[int]:
