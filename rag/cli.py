@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rag import __version__
+from rag.cli_eval import eval_app
 from rag.config import Settings
 from rag.errors import RagError
 
@@ -25,9 +26,10 @@ app = typer.Typer(
 )
 docs_app = typer.Typer(help="List and remove indexed documents.", no_args_is_help=True)
 app.add_typer(docs_app, name="docs")
+app.add_typer(eval_app, name="eval")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 IndexOption = Annotated[
     Path | None, typer.Option("--index", help="Index folder (default: setting index_dir, index/default).")
