@@ -1,0 +1,69 @@
+"""The whole path with the real packaged models: ingest a small corpus, ask, check the citations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.assistant import Assistant
+from rag.config import Settings
+
+pytestmark = pytest.mark.slow
+
+FACTS = {
+    "harbour.md": "# Port Vell harbour\n\nThe Port Vell harbour opened its new ferry terminal in 1994. "
+    "The terminal has eleven berths.\n\n## Lighthouse\n\nThe harbour lighthouse is painted green and white.\n",
+    "orchard.txt": "The Maple Hill orchard grows forty varieties of apple. Its oldest tree was planted in 1871 "
+    "by Eliza Thornbury.\n",
+    "observatory.html": "<html><head><title>Kestrel Observatory</title></head><body><h1>Kestrel Observatory</h1>"
+    "<p>The Kestrel Observatory telescope has a mirror 3.6 metres wide.</p><p>It stands at 2,400 metres "
+    "above sea level.</p></body></html>",
+}
+
+
+@pytest.fixture(scope="module")
+def assistant(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
+    root = tmp_path_factory.mktemp("integration")
+    docs = root / "docs"
+    docs.mkdir()
+    for name, text in FACTS.items():
+        (docs / name).write_text(text)
+    assistant = Assistant(Settings(index_dir=root / "index", max_answer_tokens=80), embedder=embedder)
+    report = assistant.ingest([docs])
+    assert len(report.added) == 3
+    return assistant
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "document"),
+    [
+        ("Who planted the oldest tree of the Maple Hill orchard?", "Thornbury", "orchard.txt"),
+        ("How wide is the mirror of the Kestrel Observatory telescope?", "3.6", "observatory.html"),
+    ],
+)
+def test_answer_cites_the_chunk_that_holds_it(assistant: Assistant, question: str, answer: str, document: str):
+    result = assistant.ask(question, k=3)
+    assert not result.abstained, result.answer
+    assert answer in result.answer
+    assert result.citations, f"no citation in {result.answer!r}"
+    cited = [c for c in result.citations if Path(c.document).name == document]
+    assert cited, f"cited {[c.document for c in result.citations]}, expected {document}"
+    source = assistant.document(cited[0].document)
+    assert source.text[cited[0].start : cited[0].end] == cited[0].quote
+    assert answer in cited[0].quote
+    assert result.timings["first_token_seconds"] <= result.timings["total_seconds"]
+
+
+def test_unrelated_question_abstains(assistant: Assistant) -> None:
+    result = assistant.ask("What is the best recipe for chocolate cake?", k=3)
+    assert result.abstained
+    assert not result.citations
+
+
+def test_streaming_yields_tokens_then_the_answer(assistant: Assistant) -> None:
+    events = list(assistant.ask_stream("What colours is the harbour lighthouse painted?", k=3))
+    tokens = [e["text"] for e in events if e["type"] == "token"]
+    final = events[-1]
+    assert final["type"] == "answer" and tokens
+    assert "green" in final["answer"]["answer"].lower()
