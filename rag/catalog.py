@@ -203,6 +203,33 @@ class Catalog:
     def chunk_ids(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM chunks ORDER BY id")]
 
+    def titled_chunk_texts(self) -> list[tuple[int, str, str]]:
+        """(chunk id, document title, chunk text) of every chunk, by id: what the lexical index reads."""
+        rows = self.db.execute(
+            "SELECT c.id, d.title, c.text FROM chunks c JOIN documents d ON c.doc_id = d.id ORDER BY c.id"
+        )
+        return [(int(r[0]), r[1], r[2]) for r in rows]
+
+    def chunk_ids_matching(
+        self, doc_ids: Iterable[str] | None = None, path_prefix: str | None = None
+    ) -> list[int]:
+        """Ids of the chunks of the given documents and/or of those whose source or file has a prefix."""
+        clauses: list[str] = []
+        params: dict[str, str] = {}
+        if doc_ids is not None:
+            params.update({f"d{n}": doc_id for n, doc_id in enumerate(doc_ids)})
+            clauses.append(f"d.id IN ({','.join(':' + name for name in params)})" if params else "0")
+        if path_prefix is not None:
+            params["prefix"] = path_prefix
+            clauses.append(
+                "(substr(d.source, 1, length(:prefix)) = :prefix"
+                " OR substr(d.file_path, 1, length(:prefix)) = :prefix)"
+            )
+        where = " AND ".join(clauses) or "1"
+        query = f"SELECT c.id FROM chunks c JOIN documents d ON c.doc_id = d.id WHERE {where}"
+        rows = self.db.execute(query, params)
+        return [int(r[0]) for r in rows]
+
     def titles(self, doc_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """(title, source) by document id."""
         wanted = list(set(doc_ids))

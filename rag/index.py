@@ -1,9 +1,9 @@
 """An index on disk: catalog + vector store + manifest, written as generations swapped in atomically.
 
 Layout of `index_dir`: `CURRENT` names the live generation folder (`gen-000007/`), which holds
-`manifest.json`, `catalog.sqlite` and `vectors.faiss`. A change is built in a new folder beside it,
-fsynced, and made live by atomically replacing `CURRENT`; a crash at any point leaves the previous
-generation or the new one, never a mix.
+`manifest.json`, `catalog.sqlite`, `vectors.faiss` and `lexical/` (BM25). A change is built in a
+new folder beside it, fsynced, and made live by atomically replacing `CURRENT`; a crash at any point
+leaves the previous generation or the new one, never a mix.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from pathlib import Path
 
 from rag.catalog import Catalog
 from rag.errors import IndexIncompatibleError, IndexMissingError
+from rag.lexical import LEXICAL_DIR, LexicalIndex, lexical_text
 from rag.stores import FaissVectorStore
+from rag.stores.faiss_store import VectorIndexPolicy
 
 log = logging.getLogger("rag")
 
@@ -39,6 +41,9 @@ class Manifest:
     chunk_tokens: int
     chunk_overlap: int
     vector_index: str = FaissVectorStore.kind
+    embed_titles: bool = True
+    """Whether chunks were embedded with their document title in front (absent in old manifests: the
+    default then and now, True)."""
     documents: int = 0
     chunks: int = 0
     generation: int = 0
@@ -95,16 +100,33 @@ def read_manifest(index_dir: Path) -> Manifest:
 class Index:
     """The live generation of an index, opened read-only; `begin()` starts a change."""
 
-    def __init__(self, index_dir: Path, folder: Path, manifest: Manifest) -> None:
+    def __init__(self, index_dir: Path, folder: Path, manifest: Manifest, *, nprobe: int = 32) -> None:
         self.index_dir = index_dir
         self.folder = folder
         self.manifest = manifest
         self.catalog = Catalog(folder / CATALOG_FILE, read_only=True)
-        self.vectors = FaissVectorStore.load(folder / VECTORS_FILE)
+        self.vectors = FaissVectorStore.load(folder / VECTORS_FILE, nprobe=nprobe)
+        self._lexical: LexicalIndex | None = None
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index, loaded on first use (rebuilt in memory for an index written before BM25)."""
+        if self._lexical is None:
+            folder = self.folder / LEXICAL_DIR
+            self._lexical = LexicalIndex.load(folder) if folder.is_dir() else build_lexical(self.catalog)
+        return self._lexical
 
     @classmethod
-    def open(cls, index_dir: Path, *, embedder: str | None = None, dimension: int | None = None) -> Index:
-        """Open the live index, checking it was built by the same format and embedder."""
+    def open(
+        cls,
+        index_dir: Path,
+        *,
+        embedder: str | None = None,
+        dimension: int | None = None,
+        nprobe: int = 32,
+        embed_titles: bool | None = None,
+    ) -> Index:
+        """Open the live index, checking it was built by the same format, embedder and title setting."""
         manifest = read_manifest(index_dir)
         rebuild = f"Rebuild it into a fresh folder: `rag ingest PATH --index NEW_DIR` (or delete {index_dir})."
         if manifest.format_version != FORMAT_VERSION:
@@ -117,7 +139,14 @@ class Index:
                 f"The index at {index_dir} was built with embedder {manifest.embedder!r} "
                 f"({manifest.dimension} dims), not {embedder!r} ({dimension} dims). {rebuild}"
             )
-        return cls(index_dir, read_current(index_dir) or index_dir, manifest)
+        if embed_titles is not None and manifest.embed_titles != embed_titles:
+            raise IndexIncompatibleError(
+                f"The index at {index_dir} was built with embed_titles={manifest.embed_titles}, but the "
+                f"setting is {embed_titles}, so new chunks would be embedded unlike the ones it holds. Set "
+                f"RAG_EMBED_TITLES={str(manifest.embed_titles).lower()} to use it as built, or rebuild it: "
+                f"`rag ingest PATH --index NEW_DIR` (or delete {index_dir})."
+            )
+        return cls(index_dir, read_current(index_dir) or index_dir, manifest, nprobe=nprobe)
 
     @staticmethod
     def create(index_dir: Path, manifest: Manifest) -> Index:
@@ -131,8 +160,8 @@ class Index:
         """True when another process has committed a newer generation."""
         return read_current(self.index_dir) != self.folder
 
-    def begin(self) -> IndexChange:
-        return IndexChange(self.index_dir, self, self.manifest)
+    def begin(self, policy: VectorIndexPolicy | None = None) -> IndexChange:
+        return IndexChange(self.index_dir, self, self.manifest, policy)
 
     def close(self) -> None:
         self.catalog.close()
@@ -141,8 +170,11 @@ class Index:
 class IndexChange:
     """A new generation being built: a writable copy of the catalog and the vectors."""
 
-    def __init__(self, index_dir: Path, base: Index | None, manifest: Manifest) -> None:
+    def __init__(
+        self, index_dir: Path, base: Index | None, manifest: Manifest, policy: VectorIndexPolicy | None = None
+    ) -> None:
         self.index_dir = index_dir
+        self.policy = policy or VectorIndexPolicy()
         self.number = manifest.generation + 1 if base is not None else 1
         self.manifest = Manifest(**{**asdict(manifest), "generation": self.number})
         self.folder = index_dir / f"{_generation_name(self.number)}.tmp-{os.getpid()}"
@@ -162,13 +194,20 @@ class IndexChange:
         self.manifest.documents = self.catalog.document_count()
         self.manifest.chunks = self.catalog.chunk_count()
         self.manifest.updated_at = time.time()
+        lexical_files = build_lexical(self.catalog).save(self.folder / LEXICAL_DIR)
         self.catalog.close()
+        rebuild = self.vectors.needs_rebuild(self.policy)
+        if rebuild is not None:
+            self.vectors = self.vectors.converted(rebuild)
+        self.manifest.vector_index = self.vectors.kind
         _fault_point("before_vectors")
         self.vectors.save(self.folder / VECTORS_FILE)
         _fault_point("before_manifest")
         (self.folder / MANIFEST_FILE).write_text(json.dumps(asdict(self.manifest), indent=2))
-        for name in (CATALOG_FILE, VECTORS_FILE, MANIFEST_FILE):
-            _fsync_path(self.folder / name)
+        written = [self.folder / name for name in (CATALOG_FILE, VECTORS_FILE, MANIFEST_FILE)]
+        for path in [*written, *lexical_files]:
+            _fsync_path(path)
+        _fsync_path(self.folder / LEXICAL_DIR)
         final = self.index_dir / _generation_name(self.number)
         if final.exists():
             shutil.rmtree(final)
@@ -191,6 +230,12 @@ class IndexChange:
         """Drop the change; the live generation is untouched."""
         self.catalog.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def build_lexical(catalog: Catalog) -> LexicalIndex:
+    """BM25 over every chunk of the catalog, each read with its document's title."""
+    rows = catalog.titled_chunk_texts()
+    return LexicalIndex.build([r[0] for r in rows], [lexical_text(title, text) for _, title, text in rows])
 
 
 def _remove_old_generations(index_dir: Path, keep: str) -> None:

@@ -67,12 +67,17 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk with its relevance score and the provenance of its document."""
+    """A retrieved chunk with its relevance score and the provenance of its document.
+
+    `score` is the ranking score of the retrieval mode (cosine, BM25, fused or reranked);
+    `dense_score` is always the cosine similarity to the question, which the evidence gate reads.
+    """
 
     chunk: Chunk
     score: float
     source: str
     title: str
+    dense_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -89,15 +94,42 @@ class Citation:
     score: float
 
 
+@dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence of an answer, the source numbers it cites, and how well they support it.
+
+    `invalid_citations` are numbers of sources never given to the model. `supported` and `support`
+    (0..1) stay None until a `SupportChecker` has scored the sentence (grounding mode `off`).
+    """
+
+    text: str
+    citations: tuple[int, ...] = ()
+    invalid_citations: tuple[int, ...] = ()
+    supported: bool | None = None
+    support: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "citations": list(self.citations),
+            "supported": self.supported,
+            "support": None if self.support is None else round(self.support, 4),
+        }
+
+
 @dataclass
 class Answer:
-    """The answer to a question, with its citations; `abstained` when the documents do not say."""
+    """The answer to a question, with its citations; `abstained` when the documents do not say.
+
+    `sentences` hold the per-sentence citations and support checks (empty when abstained).
+    """
 
     answer: str
     abstained: bool
     citations: list[Citation] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     passages: list[Passage] = field(default_factory=list)
+    sentences: list[AnswerSentence] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape shared by `rag ask --json` and `POST /api/answer`."""
@@ -106,6 +138,7 @@ class Answer:
             "abstained": self.abstained,
             "citations": [asdict(c) for c in self.citations],
             "timings": {name: round(value, 4) for name, value in self.timings.items()},
+            "sentences": [sentence.to_dict() for sentence in self.sentences],
         }
 
 

@@ -131,3 +131,15 @@ def test_index_built_with_another_embedder_is_refused(tmp_path: Path, embedder, 
     other = Assistant(Settings(index_dir=tmp_path / "i"), embedder=OtherEmbedder())  # type: ignore[arg-type]
     with pytest.raises(IndexIncompatibleError, match="rebuild|Rebuild"):
         other.retrieve("volcano")
+
+
+def test_prune_only_touches_the_ingested_paths(assistant: Assistant, corpus: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "kept.txt").write_text("Penguins live in the southern hemisphere.\n")
+    assistant.ingest([corpus, other])
+    (other / "kept.txt").unlink()
+    (corpus / "bread.txt").unlink()
+    report = assistant.ingest([corpus], prune=True)
+    assert [Path(p).name for p in report.removed] == ["bread.txt"]
+    assert any(d.id.endswith("kept.txt") for d in assistant.documents())

@@ -1,29 +1,112 @@
-"""FAISS vector store: exact inner product over normalized vectors, with stable int64 ids."""
+"""FAISS vector store: exact inner product while small, IVF (approximate) when large, stable int64 ids.
+
+Both layouts support removal by id and reconstruction of stored vectors (for MMR and the evidence
+gate), which is why the approximate layout is IVF rather than HNSW (HNSW cannot remove vectors).
+`choose_kind` picks the layout from the collection size; the chosen kind is recorded in the manifest.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import faiss
 import numpy as np
 
+FLAT = "flat-ip"
+IVF = "ivf-flat"
+VectorIndexSetting = Literal["auto", "flat", "ivf"]
+_EXACT_FILTER_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class VectorIndexPolicy:
+    """Which FAISS layout to use: `auto` switches to IVF at `threshold` vectors (back to flat below half)."""
+
+    kind: VectorIndexSetting = "auto"
+    threshold: int = 200_000
+    nprobe: int = 32
+
+    def choose_kind(self, count: int, current: str = FLAT) -> str:
+        if self.kind == "flat" or count == 0:
+            return FLAT
+        if self.kind == "ivf":
+            return IVF
+        if current == IVF:
+            return IVF if count >= self.threshold // 2 else FLAT
+        return IVF if count >= self.threshold else FLAT
+
+
+def ivf_lists(count: int) -> int:
+    """Inverted lists for `count` vectors: about 2 * sqrt(n), so training stays fast on a CPU."""
+    return max(1, min(65536, int(2 * math.sqrt(max(count, 1)))))
+
 
 class FaissVectorStore:
-    """An `IndexIDMap2` over a flat inner-product index; ids are the catalog's chunk ids."""
+    """Vectors keyed by the catalog's chunk ids, in an `IndexIDMap2(IndexFlatIP)` or an `IndexIVFFlat`."""
 
-    kind = "flat-ip"
+    kind = FLAT
 
-    def __init__(self, dimension: int, index: faiss.Index | None = None) -> None:
+    def __init__(self, dimension: int, index: faiss.Index | None = None, *, nprobe: int = 32) -> None:
         self.dimension = dimension
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self.kind = IVF if isinstance(faiss.try_extract_index_ivf(self.index), faiss.IndexIVF) else FLAT
+        self.nprobe = nprobe
 
     @classmethod
-    def load(cls, path: Path) -> FaissVectorStore:
+    def load(cls, path: Path, *, nprobe: int = 32) -> FaissVectorStore:
         index = faiss.read_index(str(path))
-        return cls(index.d, index)
+        return cls(index.d, index, nprobe=nprobe)
+
+    @classmethod
+    def build(cls, kind: str, ids: np.ndarray, vectors: np.ndarray, *, nprobe: int = 32) -> FaissVectorStore:
+        """A store of the given kind holding these vectors (IVF is trained on them)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        dimension = vectors.shape[1]
+        if kind == FLAT:
+            store = cls(dimension, nprobe=nprobe)
+        else:
+            lists = ivf_lists(len(vectors))
+            quantizer = faiss.IndexFlatIP(dimension)
+            index = faiss.IndexIVFFlat(quantizer, dimension, lists, faiss.METRIC_INNER_PRODUCT)
+            index.cp.niter = 10
+            index.cp.min_points_per_centroid = 5
+            sample = vectors
+            if len(vectors) > 40 * lists:
+                rows = np.random.default_rng(0).choice(len(vectors), 40 * lists, replace=False)
+                sample = vectors[np.sort(rows)]
+            if len(sample) < lists:
+                sample = np.vstack([sample] * math.ceil(lists / len(sample)))
+            index.train(sample)
+            index.set_direct_map_type(faiss.DirectMap.Hashtable)
+            store = cls(dimension, index, nprobe=nprobe)
+        store.add(ids, vectors)
+        return store
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
+
+    def ids(self) -> np.ndarray:
+        """Every stored id."""
+        if self.kind == FLAT:
+            return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        ivf = faiss.extract_index_ivf(self.index)
+        lists = ivf.invlists
+        parts = [
+            faiss.rev_swig_ptr(lists.get_ids(n), lists.list_size(n)).copy()
+            for n in range(ivf.nlist)
+            if lists.list_size(n)
+        ]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of these ids, shape (len(ids), dimension)."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.vstack([self.index.reconstruct(int(i)) for i in ids]).astype(np.float32)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
@@ -38,15 +121,58 @@ class FaissVectorStore:
             return 0
         return int(self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and ids of the nearest vectors, optionally only among the `allowed` ids."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        if len(self) == 0:
+        if len(self) == 0 or (allowed is not None and len(allowed) == 0):
             shape = (queries.shape[0], k)
             return np.zeros(shape, dtype=np.float32), np.full(shape, -1, dtype=np.int64)
-        return self.index.search(queries, k)
+        if allowed is not None and self.kind == IVF and len(allowed) <= _EXACT_FILTER_LIMIT:
+            return self._exact_search(queries, k, np.ascontiguousarray(allowed, dtype=np.int64))
+        selector = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        if self.kind == IVF:
+            params = faiss.SearchParametersIVF(nprobe=self.nprobe)
+            if selector is not None:
+                params.sel = selector
+        else:
+            params = faiss.SearchParameters(sel=selector) if selector is not None else None
+        return self.index.search(queries, k, params=params)
+
+    def _exact_search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact scores over a few allowed vectors (an IVF probe could miss all of them)."""
+        allowed = allowed[np.isin(allowed, self.ids())]
+        scores = queries @ self.vectors(allowed).T
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        top_scores = np.take_along_axis(scores, order, axis=1).astype(np.float32)
+        top_ids = allowed[order]
+        if top_ids.shape[1] < k:
+            pad = k - top_ids.shape[1]
+            top_scores = np.pad(top_scores, ((0, 0), (0, pad)), constant_values=0.0)
+            top_ids = np.pad(top_ids, ((0, 0), (0, pad)), constant_values=-1)
+        return top_scores, top_ids
+
+    def converted(self, kind: str) -> FaissVectorStore:
+        """The same vectors in a store of another kind (or a retrained IVF)."""
+        ids = self.ids()
+        return FaissVectorStore.build(kind, ids, self.vectors(ids), nprobe=self.nprobe)
+
+    def needs_rebuild(self, policy: VectorIndexPolicy) -> str | None:
+        """The kind to rebuild into at commit: another layout, or a retrained IVF once the collection grew."""
+        wanted = policy.choose_kind(len(self), self.kind)
+        if wanted != self.kind:
+            return wanted
+        if self.kind == IVF and ivf_lists(len(self)) > 2 * faiss.extract_index_ivf(self.index).nlist:
+            return IVF
+        return None
 
     def save(self, path: Path) -> None:
         faiss.write_index(self.index, str(path))
 
     def copy(self) -> FaissVectorStore:
-        return FaissVectorStore(self.dimension, faiss.clone_index(self.index))
+        return FaissVectorStore(self.dimension, faiss.clone_index(self.index), nprobe=self.nprobe)

@@ -1,0 +1,1 @@
+"""Benchmark runners behind `rag eval`: the library side of the suites in evals/."""
