@@ -80,6 +80,8 @@ class LexicalIndex:
         if self.bm25 is None:
             return np.zeros(0, dtype=np.float32)
         tokens = tokenize([query])[0]
+        if not tokens:  # only stopwords or punctuation: nothing to match (bm25s fails on an empty query)
+            return np.zeros(len(self.chunk_ids), dtype=np.float32)
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
 
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

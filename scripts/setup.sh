@@ -15,4 +15,13 @@ extras=""
 if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
 echo "[setup] installing rag${extras} (the first run builds llama-cpp-python from source: a few minutes)"
 CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) .venv/bin/python -m pip install --quiet -e ".${extras}"
+# Browser tests (tests/test_browser.py) drive Debian's headless Chromium through Playwright; never `playwright install`.
+if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing chromium and chromium-driver for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "[setup] chromium not found: the browser tests will be skipped (apt-get install chromium chromium-driver)"
+  fi
+fi
 echo "[setup] done: $(.venv/bin/rag --version 2>/dev/null || echo 'rag installed')"

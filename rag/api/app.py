@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag import __version__
+from rag.api.answers import answers_router
+from rag.api.documents import documents_router
+from rag.api.guard import RequestGuard
+from rag.api.openai_compat import openai_router
+from rag.api.queue import ServerBusyError
+from rag.api.service import ApiService
 from rag.assistant import Assistant
 from rag.errors import RagError
+
+log = logging.getLogger("rag.api")
+
+_HTTP_ERROR_TYPES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    406: "NotAcceptable",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+}
 
 
 def web_dir() -> Path:
@@ -24,41 +47,44 @@ def web_dir() -> Path:
     return Path(str(files("rag.web")))
 
 
-class AnswerRequest(BaseModel):
-    """A question to answer from the index."""
-
-    question: str = Field(..., min_length=1, max_length=4000, description="The question.")
-    k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default: setting top_k).")
-
-
-class CitationModel(BaseModel):
-    n: int = Field(description="The number the answer cites, as in [n].")
-    document: str = Field(description="Source path of the document, or its corpus id.")
-    title: str
-    page: int | None = Field(description="Page of the passage (PDF), or null.")
-    start: int = Field(description="Character offset where the passage starts in the document text.")
-    end: int = Field(description="Character offset where the passage ends.")
-    quote: str = Field(description="The cited passage.")
-    score: float = Field(description="Retrieval score (cosine similarity).")
-
-
-class AnswerResponse(BaseModel):
-    answer: str
-    abstained: bool = Field(description="True when the documents do not hold the answer.")
-    citations: list[CitationModel]
-    timings: dict[str, float]
-
-
-def _error(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+def _error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status, headers=headers)
 
 
 def create_app(assistant: Assistant) -> FastAPI:
-    """The app serving `assistant`: `/api/answer`, `/api/health`, and the chat page at `/`."""
-    app = FastAPI(title="rag", version=__version__, description="Answers from your documents, with citations.")
+    """The app serving `assistant`: the JSON API under `/api` and `/v1`, and the chat pages."""
+    settings = assistant.settings
+    service = ApiService.build(assistant)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.jobs.shutdown()
+
+    app = FastAPI(
+        title="rag",
+        version=__version__,
+        description="Answers from your documents, with citations.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.service = service
     root = web_dir()
     templates = Jinja2Templates(directory=str(root / "templates"))
     app.mount("/static", StaticFiles(directory=str(root / "static")), name="static")
+    app.add_middleware(RequestGuard, settings=settings)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
+
+    @app.exception_handler(ServerBusyError)
+    async def busy(_request: Request, exc: ServerBusyError) -> JSONResponse:
+        return _error(503, "ServerBusy", str(exc), {"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(RagError)
     async def rag_error(_request: Request, exc: RagError) -> JSONResponse:
@@ -69,17 +95,50 @@ def create_app(assistant: Assistant) -> FastAPI:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return _error(422, "InvalidRequest", problems)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = _HTTP_ERROR_TYPES.get(exc.status_code, "HTTPError")
+        return _error(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return _error(500, "InternalError", "Something went wrong on the server; its log has the details.")
+
+    app.mount(
+        "/docs/static", StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-static"
+    )
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        """Swagger UI from a local copy (the default one loads from a CDN, which offline machines lack)."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="rag API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon.png",
+        )
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def chat(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "chat.html", {"version": __version__})
+        return templates.TemplateResponse(request, "chat.html", {"version": __version__, "page": "chat"})
 
-    @app.get("/api/health")
+    @app.get("/documents", response_class=HTMLResponse, include_in_schema=False)
+    def documents_page(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(
+            request, "documents.html", {"version": __version__, "page": "documents"}
+        )
+
+    @app.get("/api/health", tags=["status"])
     def health() -> dict[str, Any]:
-        return assistant.health()
+        """Model and index status, the answer queue, and whether API keys are required."""
+        status = assistant.health()
+        status["queue"] = service.queue.status()
+        status["api_keys_required"] = bool(settings.api_keys)
+        return status
 
-    @app.post("/api/answer", response_model=AnswerResponse)
-    async def answer(body: AnswerRequest) -> dict[str, Any]:
-        result = await run_in_threadpool(assistant.ask, body.question, body.k)
-        return result.to_dict()
-
+    app.include_router(answers_router(service))
+    app.include_router(documents_router(service))
+    app.include_router(openai_router(service))
     return app

@@ -1,0 +1,97 @@
+"""Routes over the collection: list, upload (background ingest jobs), remove, and text around a span."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from rag.api.schemas import DocumentContext, DocumentModel, RemovedResponse
+from rag.api.service import ApiService
+from rag.api.uploads import FileStatus, UploadRejected, save_upload
+from rag.assistant import display_path
+from rag.errors import InvalidInputError
+
+
+def documents_router(service: ApiService) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["documents"])
+    settings = service.assistant.settings
+
+    @router.get("/documents", response_model=list[DocumentModel])
+    async def list_documents() -> list[dict[str, Any]]:
+        """Every indexed document."""
+        return [d.__dict__ for d in await run_in_threadpool(service.assistant.documents)]
+
+    @router.post("/documents", status_code=202)
+    async def upload(
+        files: Annotated[list[UploadFile], File(description="Files to add to the index.")],
+    ) -> dict[str, Any]:
+        """Save files into the upload folder and index them in the background; poll `/api/jobs/{id}`."""
+        if len(files) > settings.max_upload_files:
+            raise InvalidInputError(
+                f"{len(files)} files in one request; the limit is {settings.max_upload_files} "
+                "(setting max_upload_files)."
+            )
+        max_bytes = int(settings.max_upload_mb * 2**20)
+        statuses: list[FileStatus] = []
+        for upload_file in files:
+            name = upload_file.filename or "upload"
+            try:
+                path = await run_in_threadpool(
+                    save_upload, upload_file.file, name, settings.upload_dir, max_bytes
+                )
+            except UploadRejected as exc:
+                statuses.append(FileStatus(name=name, status="rejected", error=str(exc)))
+            else:
+                statuses.append(FileStatus(name=name, status="saved", path=display_path(path)))
+        return service.jobs.submit(statuses).to_dict()
+
+    @router.get("/jobs/{job_id}")
+    async def job(job_id: str) -> dict[str, Any]:
+        """Progress of an ingest job and the outcome of each of its files."""
+        return service.jobs.get(job_id).to_dict()
+
+    @router.get("/documents/{doc_id:path}/context", response_model=DocumentContext)
+    async def context(
+        doc_id: str,
+        start: int = Query(..., ge=0, description="Start of the span (character offset)."),
+        end: int = Query(..., ge=0, description="End of the span."),
+        window: int = Query(400, ge=0, le=5000, description="Characters of context on each side."),
+    ) -> dict[str, Any]:
+        """A document's text around a character span, to show a cited passage in place."""
+        document = await run_in_threadpool(service.assistant.document, doc_id)
+        length = len(document.text)
+        if start > end or end > length:
+            raise InvalidInputError(f"Span {start}-{end} is not within the document's {length} characters.")
+        lo, hi = max(0, start - window), min(length, end + window)
+        return {
+            "document": document.id,
+            "title": document.title,
+            "page": document.page_at(start),
+            "start": start,
+            "end": end,
+            "before": document.text[lo:start],
+            "passage": document.text[start:end],
+            "after": document.text[end:hi],
+            "context_start": lo,
+            "context_end": hi,
+            "length": length,
+        }
+
+    @router.delete("/documents/{doc_id:path}", response_model=RemovedResponse)
+    async def remove(doc_id: str) -> dict[str, Any]:
+        """Remove a document (with every document from the same file) from the index.
+
+        A file that was uploaded through the API is deleted from the upload folder too.
+        """
+        removed = await service.jobs.write(service.assistant.remove_documents, [doc_id])
+        uploads = settings.upload_dir.resolve()
+        for shown in removed:
+            path = Path(shown).resolve()
+            if path.parent == uploads:
+                path.unlink(missing_ok=True)
+        return {"removed": removed}
+
+    return router
