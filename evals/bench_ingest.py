@@ -33,6 +33,7 @@ def main() -> None:
     from rag.assistant import Assistant
     from rag.config import Settings
     from rag.embeddings import SentenceTransformerEmbedder
+    from rag.lexical import lexical_text
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = args.corpus
@@ -52,7 +53,11 @@ def main() -> None:
         if report.failed:
             sys.exit(f"ingest failed: {report.failed}")
         index = assistant.index()
-        texts = [c.text for c in index.catalog.chunks(index.catalog.chunk_ids()).values()]
+        # Exactly what ingest embedded: each chunk with its document title in front (setting embed_titles).
+        texts = [
+            lexical_text(title, text) if settings.embed_titles else text
+            for _, title, text in index.catalog.titled_chunk_texts()
+        ]
         documents = index.manifest.documents
 
         started = time.perf_counter()

@@ -8,7 +8,13 @@ search (they have no neighbourhood structure), so say which data a figure comes 
 quoting it. Layouts: exact flat inner product and IVF as rag builds them (rag.stores), and
 FAISS HNSW for comparison (100k only by default: its build is slow on 2 cores).
 
-    OMP_WAIT_POLICY=PASSIVE python evals/scale.py [--sizes 10000,100000,1000000] [--out evals/out/scale]
+`--spread` is the spread of points around their centre in the latent space (centres are standard
+normal): at 0.5 the clusters barely touch, so a point's 10 nearest neighbours share its cluster and
+IVF finds them easily (recall 1.0 at 1M with 2,000 lists); at 1.0 clusters overlap and neighbours
+straddle them, a harder and likelier more realistic test of approximate search.
+
+    OMP_WAIT_POLICY=PASSIVE python evals/scale.py [--sizes 10000,100000,1000000] [--spread 0.5]
+        [--out evals/out/scale]
 """
 
 from __future__ import annotations
@@ -34,13 +40,18 @@ CENTRES = 2000
 LATENT = 48
 
 
-def synthetic(n: int, rng: np.random.Generator, centres: np.ndarray, projection: np.ndarray) -> np.ndarray:
+SPREAD = 0.5
+
+
+def synthetic(
+    n: int, rng: np.random.Generator, centres: np.ndarray, projection: np.ndarray, spread: float = SPREAD
+) -> np.ndarray:
     """Unit vectors: latent points around cluster centres, projected to DIM dims, plus a little noise."""
     out = np.empty((n, DIM), dtype=np.float32)
     for start in range(0, n, 100_000):
         stop = min(n, start + 100_000)
         latent = centres[rng.integers(0, len(centres), stop - start)]
-        latent = latent + rng.standard_normal(latent.shape, dtype=np.float32) * 0.5
+        latent = latent + rng.standard_normal(latent.shape, dtype=np.float32) * spread
         block = latent @ projection + rng.standard_normal((stop - start, DIM), dtype=np.float32) * 0.02
         out[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
@@ -74,7 +85,12 @@ def measure(
 
 
 def run_size(
-    n: int, rng: np.random.Generator, space: tuple[np.ndarray, np.ndarray], n_queries: int, hnsw: bool
+    n: int,
+    rng: np.random.Generator,
+    space: tuple[np.ndarray, np.ndarray, float],
+    n_queries: int,
+    hnsw: bool,
+    nprobes: tuple[int, ...] = (16, 32, 64, 128),
 ) -> list[dict]:
     data = synthetic(n, rng, *space)
     queries = synthetic(n_queries, rng, *space)
@@ -94,7 +110,7 @@ def run_size(
     ivf = FaissVectorStore.build(IVF, ids, data)
     build_s, memory = time.perf_counter() - started, index_mb(ivf.index)
     lists = faiss.extract_index_ivf(ivf.index).nlist
-    for nprobe in (16, 32, 64, 128):
+    for nprobe in nprobes:
         ivf.nprobe = nprobe
         row = measure(
             f"ivf{lists} nprobe={nprobe}",
@@ -131,14 +147,14 @@ def run_size(
     return rows
 
 
-def write_report(rows: list[dict], out: Path, command: str) -> None:
+def write_report(rows: list[dict], out: Path, command: str, spread: float = SPREAD) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"dim": DIM, "threads": faiss.omp_get_max_threads(), "rows": rows}
+    summary = {"dim": DIM, "spread": spread, "threads": faiss.omp_get_max_threads(), "rows": rows}
     (out / "results.json").write_text(json.dumps(summary, indent=2))
     figure, axis = plt.subplots(figsize=(6.5, 4))
     for name in sorted({r["index"] for r in rows}):
@@ -153,7 +169,7 @@ def write_report(rows: list[dict], out: Path, command: str) -> None:
     figure.tight_layout()
     figure.savefig(out / "scale.png", dpi=110)
     lines = [
-        f"## Vector index at scale (synthetic clustered {DIM}-dim vectors, "
+        f"## Vector index at scale (synthetic clustered {DIM}-dim vectors, spread {spread}, "
         f"{faiss.omp_get_max_threads()} threads)\n",
         f"Command: `{command}`\n",
         "| vectors | index | build s | memory MB | p50 ms | p95 ms | recall@10 vs exact |",
@@ -173,6 +189,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--hnsw-max", type=int, default=100_000, help="Largest size that also builds HNSW.")
+    parser.add_argument("--nprobes", default="16,32,64,128", help="IVF lists probed, one row each.")
+    parser.add_argument("--spread", type=float, default=SPREAD, help="Latent spread around each centre.")
     parser.add_argument("--out", type=Path, default=Path("evals/out/scale"))
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -180,8 +198,19 @@ def main() -> None:
     projection = rng.standard_normal((LATENT, DIM), dtype=np.float32) / np.sqrt(LATENT)
     rows: list[dict] = []
     for size in (int(s) for s in args.sizes.split(",")):
-        rows += run_size(size, rng, (centres, projection), args.queries, hnsw=size <= args.hnsw_max)
-    write_report(rows, args.out, f"python evals/scale.py --sizes {args.sizes} --queries {args.queries}")
+        rows += run_size(
+            size,
+            rng,
+            (centres, projection, args.spread),
+            args.queries,
+            hnsw=size <= args.hnsw_max,
+            nprobes=tuple(int(p) for p in args.nprobes.split(",")),
+        )
+    command = (
+        f"python evals/scale.py --sizes {args.sizes} --queries {args.queries} --spread {args.spread} "
+        f"--hnsw-max {args.hnsw_max} --nprobes {args.nprobes}"
+    )
+    write_report(rows, args.out, command, args.spread)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,12 @@ def retrieval(
         Literal["beir", "squad"], typer.Option("--format", help="Layout of --data.")
     ] = "beir",
     articles: Annotated[str, typer.Option("--articles", help="SQuAD articles to use, e.g. 0:32.")] = "0:32",
+    latency_k: Annotated[
+        int, typer.Option("--latency-k", help="Also time retrieval at this depth (answering: 5); 0: skip.")
+    ] = 5,
+    latency_queries: Annotated[
+        int, typer.Option("--latency-queries", help="Queries timed at --latency-k.")
+    ] = 200,
 ) -> None:
     """Score retrieval modes: nDCG@10, recall@5/10/100, MRR@10 and latency (query embedding included)."""
     from rag.cli import _fail, _settings
@@ -63,7 +69,13 @@ def retrieval(
     dataset = dataset.limited(limit)
     try:
         results = run_benchmark(
-            dataset, _settings(), chosen, index_dir=index, progress=lambda m: err.print(m, highlight=False)
+            dataset,
+            _settings(),
+            chosen,
+            index_dir=index,
+            progress=lambda m: err.print(m, highlight=False),
+            latency_k=latency_k,
+            latency_queries=latency_queries,
         )
     except RagError as exc:
         _fail(exc)
@@ -73,12 +85,18 @@ def retrieval(
     table = Table(title=f"{results['dataset']} ({results['split']}): {len(dataset.queries)} queries")
     for column in ("mode", "nDCG@10", "R@5", "R@10", "R@100", "MRR@10", "p50 ms", "p95 ms"):
         table.add_column(column)
+    timed = latency_k > 0 and latency_queries > 0
+    if timed:
+        table.add_column(f"p50 ms k={latency_k}")
+        table.add_column(f"p95 ms k={latency_k}")
     for mode, m in results["modes"].items():
+        at_k = [f"{m['latency_k_ms_p50']:.1f}", f"{m['latency_k_ms_p95']:.1f}"] if timed else []
         table.add_row(
             mode,
             *(f"{m[k]:.4f}" for k in ("ndcg@10", "recall@5", "recall@10", "recall@100", "mrr@10")),
             f"{m['latency_ms_p50']:.1f}",
             f"{m['latency_ms_p95']:.1f}",
+            *at_k,
         )
     out.print(table)
     err.print("wrote " + ", ".join(str(p) for p in written), highlight=False)

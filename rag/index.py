@@ -20,7 +20,7 @@ from rag.catalog import Catalog
 from rag.errors import IndexIncompatibleError, IndexMissingError
 from rag.lexical import LEXICAL_DIR, LexicalIndex, lexical_text
 from rag.stores import FaissVectorStore
-from rag.stores.faiss_store import VectorIndexPolicy
+from rag.stores.faiss_store import DEFAULT_NPROBE, VectorIndexPolicy
 
 log = logging.getLogger("rag")
 
@@ -100,7 +100,9 @@ def read_manifest(index_dir: Path) -> Manifest:
 class Index:
     """The live generation of an index, opened read-only; `begin()` starts a change."""
 
-    def __init__(self, index_dir: Path, folder: Path, manifest: Manifest, *, nprobe: int = 32) -> None:
+    def __init__(
+        self, index_dir: Path, folder: Path, manifest: Manifest, *, nprobe: int = DEFAULT_NPROBE
+    ) -> None:
         self.index_dir = index_dir
         self.folder = folder
         self.manifest = manifest
@@ -123,12 +125,14 @@ class Index:
         *,
         embedder: str | None = None,
         dimension: int | None = None,
-        nprobe: int = 32,
+        nprobe: int = DEFAULT_NPROBE,
         embed_titles: bool | None = None,
     ) -> Index:
         """Open the live index, checking it was built by the same format, embedder and title setting."""
         manifest = read_manifest(index_dir)
-        rebuild = f"Rebuild it into a fresh folder: `rag ingest PATH --index NEW_DIR` (or delete {index_dir})."
+        rebuild = (
+            f"Rebuild it into a fresh folder: `rag ingest PATH --index NEW_DIR` (or delete {index_dir})."
+        )
         if manifest.format_version != FORMAT_VERSION:
             raise IndexIncompatibleError(
                 f"The index at {index_dir} has format version {manifest.format_version}; this rag reads "
@@ -267,7 +271,9 @@ class WriteLock:
             self.handle.close()
             from rag.errors import RagError
 
-            raise RagError(f"Another process is writing the index at {self.path.parent}; try again later.")
+            raise RagError(
+                f"Another process is writing the index at {self.path.parent}; try again later."
+            ) from None
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -38,7 +38,7 @@ class RetrievalFilter:
 
 
 def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[int]], weights: Sequence[float], k: int = 60
+    rankings: Sequence[Sequence[int]], weights: Sequence[float], k: int = 10
 ) -> list[tuple[int, float]]:
     """Fuse rankings of ids: score(id) = sum of weight / (k + rank), ranks from 1; best first (stable)."""
     scores: dict[int, float] = {}
@@ -115,7 +115,7 @@ class Retriever:
         index: Index,
         *,
         mode: RetrievalMode = "hybrid",
-        rrf_k: int = 60,
+        rrf_k: int = 10,
         dense_weight: float = 1.0,
         bm25_weight: float = 1.0,
         candidates: int = 100,

@@ -65,6 +65,8 @@ def test_benchmark_on_reduced_scifact(tmp_path: Path) -> None:
         assert metrics["ndcg@10"] > 0.5, mode
         assert metrics["recall@100"] >= metrics["recall@10"] > 0.5, mode
         assert 0 < metrics["latency_ms_p50"] <= metrics["latency_ms_p95"], mode
+        assert 0 < metrics["latency_k_ms_p50"] <= metrics["latency_k_ms_p95"], mode
+    assert results["latency_k"] == 5
     written = write_report(results, tmp_path / "out")
     assert json.loads(written[0].read_text())["modes"].keys() == {"dense", "bm25", "hybrid"}
     assert all(path.stat().st_size > 0 for path in written)

@@ -15,7 +15,9 @@ DIM = 4
 
 
 def manifest(embedder: str = "test-embedder") -> Manifest:
-    return Manifest(format_version=FORMAT_VERSION, embedder=embedder, dimension=DIM, chunk_tokens=10, chunk_overlap=0)
+    return Manifest(
+        format_version=FORMAT_VERSION, embedder=embedder, dimension=DIM, chunk_tokens=10, chunk_overlap=0
+    )
 
 
 def add_file(change: IndexChange, path: str, texts: list[str]) -> None:
@@ -82,6 +84,34 @@ def test_other_embedder_is_refused_with_rebuild_advice(tmp_path: Path) -> None:
     Index.create(tmp_path, manifest("model-a"))
     with pytest.raises(IndexIncompatibleError, match="Rebuild"):
         Index.open(tmp_path, embedder="model-b", dimension=DIM)
+
+
+def test_embed_titles_is_recorded_and_a_mismatch_refused(tmp_path: Path) -> None:
+    built = manifest()
+    built.embed_titles = False
+    Index.create(tmp_path, built)
+    assert Index.open(tmp_path, embed_titles=False).manifest.embed_titles is False
+    with pytest.raises(IndexIncompatibleError, match="embed_titles=False.*rebuild"):
+        Index.open(tmp_path, embed_titles=True)
+    change = Index.open(tmp_path).begin()
+    change.commit()
+    assert Index.open(tmp_path).manifest.embed_titles is False  # kept across generations
+
+
+def test_manifest_without_embed_titles_counts_as_the_default(tmp_path: Path) -> None:
+    import json
+
+    from rag.config import Settings
+
+    index = Index.create(tmp_path, manifest())
+    path = index.folder / "manifest.json"
+    data = json.loads(path.read_text())
+    del data["embed_titles"]
+    path.write_text(json.dumps(data))
+    default = Settings.model_fields["embed_titles"].default
+    assert Index.open(tmp_path, embed_titles=default).manifest.embed_titles is default
+    with pytest.raises(IndexIncompatibleError, match="embed_titles"):
+        Index.open(tmp_path, embed_titles=not default)
 
 
 def test_other_format_version_is_refused(tmp_path: Path) -> None:
