@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Generator as Generator_
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,14 +18,27 @@ import numpy as np
 
 from rag.catalog import DocumentSummary, FileRecord
 from rag.chunking import Chunker
-from rag.config import Settings
+from rag.config import AnswerMode, GroundingMode, Settings
 from rag.embeddings import Embedder, SentenceTransformerEmbedder
 from rag.errors import DocumentNotFoundError, IndexMissingError, InvalidInputError, ParseError
+from rag.extractive import extract_answer
 from rag.generation import Generator, build_generator
-from rag.grounding import NO_ANSWER, build_messages, citations_for, is_refusal
+from rag.grounding import (
+    NO_ANSWER,
+    answer_sentences,
+    build_messages,
+    check_sentences,
+    citations_for,
+    is_refusal,
+    join_sentences,
+)
 from rag.index import FORMAT_VERSION, Index, IndexChange, Manifest, WriteLock, read_current
+from rag.lexical import lexical_text
 from rag.parsers import SUPPORTED_SUFFIXES, parse_file
-from rag.retrieval import DenseRetriever
+from rag.retrieval import CrossEncoderReranker, Reranker, RetrievalFilter, Retriever, evidence_score
+from rag.rewriting import standalone_question
+from rag.stores.faiss_store import VectorIndexPolicy
+from rag.support import CrossEncoderSupportChecker, EvidenceSupportChecker, SupportChecker
 from rag.types import Answer, Chunk, Document, FileFailure, IngestReport, Passage
 
 log = logging.getLogger("rag")
@@ -102,6 +116,30 @@ class Assistant:
         return build_generator(self.settings)
 
     @cached_property
+    def support_checker(self) -> SupportChecker:
+        """The NLI cross-encoder `support_model` names, else the offline evidence checker."""
+        if self.settings.support_model:
+            return CrossEncoderSupportChecker(
+                self.settings.support_model, allow_downloads=self.settings.allow_downloads
+            )
+        return EvidenceSupportChecker(self.embedder)
+
+    @cached_property
+    def reranker(self) -> Reranker | None:
+        if not self.settings.reranker:
+            return None
+        return CrossEncoderReranker(self.settings.reranker, allow_downloads=self.settings.allow_downloads)
+
+    def retriever(self) -> Retriever:
+        """A retriever over the live index, configured by the settings."""
+        return Retriever.from_settings(self.settings, self.embedder, self.index(), self.reranker)
+
+    @property
+    def vector_policy(self) -> VectorIndexPolicy:
+        s = self.settings
+        return VectorIndexPolicy(kind=s.vector_index, threshold=s.vector_index_threshold, nprobe=s.ivf_nprobe)
+
+    @cached_property
     def chunker(self) -> Chunker:
         return Chunker(
             self.embedder, max_tokens=self.settings.chunk_tokens, overlap_tokens=self.settings.chunk_overlap
@@ -118,7 +156,8 @@ class Assistant:
                 if self._index is not None:
                     self._index.close()
                 self._index = Index.open(
-                    self.index_dir, embedder=self.embedder.name, dimension=self.embedder.dimension
+                    self.index_dir, embedder=self.embedder.name, dimension=self.embedder.dimension,
+                    nprobe=self.settings.ivf_nprobe, embed_titles=self.settings.embed_titles,
                 )
             return self._index
 
@@ -129,6 +168,7 @@ class Assistant:
             dimension=self.embedder.dimension,
             chunk_tokens=self.settings.chunk_tokens,
             chunk_overlap=self.settings.chunk_overlap,
+            embed_titles=self.settings.embed_titles,
         )
 
     # Ingest
@@ -142,19 +182,20 @@ class Assistant:
         """
         started = time.perf_counter()
         notify = progress or (lambda _kind, _n: None)
-        files, failures = discover_files(Path(p) for p in paths)
+        roots = [Path(p) for p in paths]
+        files, failures = discover_files(roots)
         report = IngestReport(failed=failures)
         with WriteLock(self.index_dir):
             base = None
             if read_current(self.index_dir) is not None:
                 base = self.index()
-                change = base.begin()
+                change = base.begin(self.vector_policy)
             else:
-                change = IndexChange(self.index_dir, None, self._new_manifest())
+                change = IndexChange(self.index_dir, None, self._new_manifest(), self.vector_policy)
             try:
                 self._ingest_into(change, files, report, notify)
                 if prune:
-                    self._prune(change, report)
+                    self._prune(change, report, roots)
                 if base is not None and not (report.added or report.updated or report.removed):
                     change.abort()
                 else:
@@ -233,7 +274,12 @@ class Assistant:
         self, change: IndexChange, pending: list[_PendingFile], report: IngestReport, notify: ProgressCallback
     ) -> None:
         """Embed the queued chunks and write their files into the change."""
-        texts = [c.text for p in pending for c in p.chunks]
+        titles = {d.id: d.title for p in pending for d in p.documents}
+        texts = [
+            lexical_text(titles[c.doc_id], c.text) if self.settings.embed_titles else c.text
+            for p in pending
+            for c in p.chunks
+        ]
         vectors = self.embedder.embed(
             texts, batch_size=self.settings.embed_batch_size, on_batch=lambda n: notify("embedded", n)
         )
@@ -250,9 +296,12 @@ class Assistant:
             report.chunks_added += len(ids)
             (report.updated if item.replaced else report.added).append(item.display)
 
-    def _prune(self, change: IndexChange, report: IngestReport) -> None:
+    def _prune(self, change: IndexChange, report: IngestReport, roots: list[Path]) -> None:
+        """Drop indexed files under the ingested paths that no longer exist."""
+        prefixes = [str(root.resolve()) for root in roots]
         for record in change.catalog.files():
-            if not os.path.exists(record.path):
+            under = any(record.path == p or record.path.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes)
+            if under and not os.path.exists(record.path):
                 removed = change.catalog.remove_file(record.path)
                 change.vectors.remove(np.asarray(removed, dtype=np.int64))
                 report.removed.append(display_path(Path(record.path)))
@@ -271,7 +320,7 @@ class Assistant:
         """Remove documents (by id or file path) with every file they came from; returns removed files."""
         with WriteLock(self.index_dir):
             base = self.index()
-            change = base.begin()
+            change = base.begin(self.vector_policy)
             removed: list[str] = []
             try:
                 for doc_id in ids:
@@ -290,9 +339,11 @@ class Assistant:
         return removed
 
     # Ask
-    def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
+    def retrieve(
+        self, question: str, k: int | None = None, filters: RetrievalFilter | None = None
+    ) -> list[Passage]:
         question, k = self._check_question(question, k)
-        return DenseRetriever(self.embedder, self.index()).retrieve(question, k)
+        return self.retriever().retrieve(question, k, filters)
 
     def _check_question(self, question: str, k: int | None) -> tuple[str, int]:
         question = (question or "").strip()
@@ -303,28 +354,82 @@ class Assistant:
             raise InvalidInputError(f"k must be between 1 and 50, not {k}.")
         return question, k
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        history: list[dict[str, str]] | None = None,
+        grounding_mode: GroundingMode | None = None,
+        answer_mode: AnswerMode | None = None,
+    ) -> Answer:
         """Answer from the indexed documents, citing passages; abstain when they do not hold the answer."""
         answer: Answer | None = None
-        for event in self.ask_stream(question, k):
+        for event in self.ask_stream(
+            question, k, history=history, grounding_mode=grounding_mode, answer_mode=answer_mode
+        ):
             if event["type"] == "answer":
                 answer = event["answer_object"]
         assert answer is not None
         return answer
 
-    def ask_stream(self, question: str, k: int | None = None) -> Iterator[dict[str, Any]]:
-        """Events: {"type": "token", "text"} while the model writes, then {"type": "answer", ...}."""
+    def ask_stream(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        history: list[dict[str, str]] | None = None,
+        grounding_mode: GroundingMode | None = None,
+        answer_mode: AnswerMode | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Events: {"type": "token", "text"} while the model writes, then {"type": "answer", ...} carrying
+        the per-sentence support checks. `history` (OpenAI-style turns) makes a follow-up standalone first;
+        `grounding_mode` and `answer_mode` override the settings for this question."""
         started = time.perf_counter()
         question, k = self._check_question(question, k)
-        passages = DenseRetriever(self.embedder, self.index()).retrieve(question, k)
+        mode = grounding_mode or self.settings.grounding_mode
+        extractive = (answer_mode or self.settings.answer_mode) == "extractive"
+        timings: dict[str, float] = {}
+        if history and not extractive:
+            with self._generation_lock:
+                question = standalone_question(self.generator, question, history)
+            timings["rewrite_seconds"] = time.perf_counter() - started
+        passages = self.retriever().retrieve(question, k)
         retrieved = time.perf_counter()
-        timings = {"retrieval_seconds": retrieved - started}
-        if not passages or passages[0].score < self.settings.min_relevance:
-            timings["total_seconds"] = time.perf_counter() - started
-            answer = Answer(NO_ANSWER, abstained=True, timings=timings, passages=passages)
-            yield {"type": "answer", "answer": answer.to_dict(), "answer_object": answer}
+        timings["retrieval_seconds"] = retrieved - started
+        if not passages or (evidence_score(passages) or 0.0) < self.settings.min_relevance:
+            yield self._answer_event(self._abstain(passages, timings, started))
             return
-        messages = build_messages(question, passages)
+        if extractive:
+            text = extract_answer(question, passages, self.embedder)
+        else:
+            text = yield from self._generate(question, passages, timings, retrieved - started)
+        if not text or (is_refusal(text) and not citations_for(text, passages)):
+            yield self._answer_event(self._abstain(passages, timings, started))
+            return
+        sentences = answer_sentences(text, len(passages))
+        if mode != "off":
+            checking = time.perf_counter()
+            sentences = check_sentences(
+                sentences, passages, self.support_checker, self.settings.support_threshold
+            )
+            timings["support_seconds"] = time.perf_counter() - checking
+        if mode == "strict":
+            sentences = [s for s in sentences if s.supported]
+            if not sentences:
+                yield self._answer_event(self._abstain(passages, timings, started))
+                return
+            text = join_sentences(sentences)
+        timings["total_seconds"] = time.perf_counter() - started
+        answer = Answer(text, abstained=False, citations=citations_for(text, passages), timings=timings,
+                        passages=passages, sentences=sentences)
+        yield self._answer_event(answer)
+
+    def _generate(
+        self, question: str, passages: list[Passage], timings: dict[str, float], waited: float
+    ) -> Generator_[dict[str, Any], None, str]:
+        """Stream the model's answer as token events; returns the whole text and fills the timings."""
+        messages = build_messages(question, passages, self.settings.answer_style)
         pieces: list[str] = []
         with self._generation_lock:
             stream = self.generator.stream(
@@ -333,21 +438,25 @@ class Assistant:
             for piece in stream:
                 pieces.append(piece)
                 yield {"type": "token", "text": piece}
-        text = "".join(pieces).strip()
         stats = stream.stats
         timings.update(
-            first_token_seconds=retrieved - started + stats.first_token_seconds,
+            first_token_seconds=waited + stats.first_token_seconds,
             generation_seconds=stats.total_seconds,
             prompt_tokens=float(stats.prompt_tokens),
             completion_tokens=float(stats.completion_tokens),
             decode_tokens_per_second=stats.decode_tokens_per_second,
         )
-        citations = citations_for(text, passages)
-        abstained = is_refusal(text) and not citations
+        return "".join(pieces).strip()
+
+    @staticmethod
+    def _abstain(passages: list[Passage], timings: dict[str, float], started: float) -> Answer:
+        """The plain "the documents do not say", with the nearest passages for the reader to check."""
         timings["total_seconds"] = time.perf_counter() - started
-        answer = Answer(text or NO_ANSWER, abstained=abstained or not text, citations=citations,
-                        timings=timings, passages=passages)
-        yield {"type": "answer", "answer": answer.to_dict(), "answer_object": answer}
+        return Answer(NO_ANSWER, abstained=True, timings=timings, passages=passages)
+
+    @staticmethod
+    def _answer_event(answer: Answer) -> dict[str, Any]:
+        return {"type": "answer", "answer": answer.to_dict(), "answer_object": answer}
 
     def health(self) -> dict[str, Any]:
         """Model and index status, for `GET /api/health`."""

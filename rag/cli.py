@@ -13,7 +13,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rag import __version__
+from rag import (
+    __version__,
+    cli_eval_answers,  # noqa: F401  (registers `rag eval answers|calibrate|support`)
+)
 from rag.cli_eval import eval_app
 from rag.config import Settings
 from rag.errors import RagError
@@ -187,7 +190,10 @@ def serve(
         _fail(exc)
         return
     err.print(f"Serving on http://{settings.host}:{settings.port}", highlight=False)
-    uvicorn.run(create_app(assistant), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(
+        create_app(assistant), host=settings.host, port=settings.port, log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
 
 
 @docs_app.command("list")

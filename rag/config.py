@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 PACKAGED_EMBEDDER = "packaged:all-MiniLM-L6-v2"
 PACKAGED_GENERATOR = "packaged:qwen2.5-coder-1.5b-instruct-q4_k_m"
+
+
+GroundingMode = Literal["flag", "strict", "off"]
+AnswerMode = Literal["generative", "extractive"]
 
 
 def _default_model_cache() -> Path:
@@ -72,15 +82,120 @@ class Settings(BaseSettings):
     # Answering
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved and given to the model per question.")
     min_relevance: float = Field(
-        0.25,
+        0.448,
         ge=-1.0,
         le=1.0,
-        description="Evidence gate: when no passage scores this cosine similarity or more, abstain without the model.",
+        description="Evidence gate: when no passage scores this cosine similarity or more, abstain without "
+        "the model (calibrated by `rag eval calibrate`, see evals/calibration.json).",
+    )
+    answer_mode: Literal["generative", "extractive"] = Field(
+        "generative",
+        description="generative: the language model writes the answer; extractive: the best supporting "
+        "sentences of the passages, with citations, no language model (fast; a fallback).",
+    )
+    answer_style: Literal["sentence", "short"] = Field(
+        "sentence",
+        description="Answer in full sentences, or in the shortest phrase that answers (as SQuAD scores).",
+    )
+    grounding_mode: Literal["flag", "strict", "off"] = Field(
+        "flag",
+        description="Support check of every answer sentence against the passages it cites: flag marks "
+        "unsupported sentences, strict removes them (abstaining when none remain), off skips the check.",
+    )
+    support_model: str | None = Field(
+        None,
+        description="Hugging Face NLI cross-encoder (id or path) for the support check; unset: the offline "
+        "checker (lexical coverage + embedder similarity).",
+    )
+    support_threshold: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Support score from which a sentence counts as supported (calibrated).",
+    )
+
+    # Retrieval
+    retrieval_mode: Literal["dense", "bm25", "hybrid"] = Field(
+        "hybrid",
+        description="How passages are found: embeddings (dense), BM25 (bm25) or both fused by reciprocal "
+        "rank (hybrid; best on SciFact train, see evals/RESULTS-retrieval.md).",
+    )
+    rrf_k: int = Field(
+        10,
+        ge=1,
+        description="Reciprocal rank fusion constant: score = weight / (rrf_k + rank). 10 (weights 1:1) was "
+        "chosen on SciFact train: best nDCG@10 and recall@5 of 8 k/weight settings, all within 0.004 nDCG@10 "
+        "(see evals/RESULTS-retrieval.md).",
+    )
+    dense_weight: float = Field(
+        1.0, ge=0.0, description="Weight of the dense ranking in hybrid fusion (1: chosen on SciFact train)."
+    )
+    bm25_weight: float = Field(
+        1.0, ge=0.0, description="Weight of the BM25 ranking in hybrid fusion (1: chosen on SciFact train)."
+    )
+    fusion_candidates: int = Field(
+        100, ge=1, description="Chunks each ranking contributes to fusion (and to reranking and MMR)."
+    )
+    embed_titles: bool = Field(
+        True, description="Embed each chunk with its document title in front (helps titled collections)."
+    )
+    mmr_lambda: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Maximal marginal relevance: 1 is pure relevance, lower trades relevance for diversity; "
+        "unset: off.",
+    )
+    reranker: str | None = Field(
+        None,
+        description="Cross-encoder reranker: a Hugging Face id or local path (sentence-transformers "
+        "CrossEncoder); unset: off.",
+    )
+    rerank_candidates: int = Field(30, ge=1, description="Fused passages the reranker rescores.")
+    vector_index: Literal["auto", "flat", "ivf"] = Field(
+        "auto",
+        description="FAISS layout: exact flat inner product, approximate IVF, or auto (IVF from "
+        "vector_index_threshold chunks on).",
+    )
+    vector_index_threshold: int = Field(
+        200_000, ge=1, description="With vector_index auto: chunks from which the approximate IVF is used."
+    )
+    ivf_nprobe: int = Field(
+        128,
+        ge=1,
+        description="IVF lists searched per query (more: better recall, slower). 128 keeps recall@10 vs exact "
+        "search >= 0.96 from 200k to 1M vectors at <= 5 ms p50 (evals/scale.py, synthetic; "
+        "evals/RESULTS-retrieval.md).",
     )
 
     # Server
     host: str = Field("127.0.0.1", description="Address `rag serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `rag serve` listens on.")
+    upload_dir: Path = Field(
+        Path("documents/uploads"), description="Folder where files uploaded through the API are saved and indexed."
+    )
+    max_upload_mb: float = Field(20.0, gt=0, description="Largest file the API accepts for upload, in MiB.")
+    max_upload_files: int = Field(20, ge=1, description="Most files in one upload request.")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="API keys (env RAG_API_KEYS, comma-separated); when set, write endpoints require one.",
+    )
+    api_keys_for_reads: bool = Field(
+        False, description="With api_keys set, require a key on every API endpoint, not only on writes."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser (CORS); empty: CORS off."
+    )
+    max_queued_answers: int = Field(
+        8, ge=0, description="Answer requests that may wait for the model; beyond this the API answers 503."
+    )
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @field_validator("chunk_overlap")
     @classmethod
@@ -100,3 +215,16 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown table (the README's configuration section is this output)."""
+    rows = ["| setting | environment | default | description |", "|---|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = "(machine-dependent)" if field.default_factory is not None else f"`{field.default}`"
+        rows.append(f"| `{name}` | `RAG_{name.upper()}` | {default} | {field.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from rag.types import Citation, Passage
+from rag.types import AnswerSentence, Citation, Passage
+
+if TYPE_CHECKING:
+    from rag.support import SupportChecker
 
 NO_ANSWER = "The documents do not contain an answer to this question."
 
@@ -21,8 +26,8 @@ _DEMONSTRATION = [
     {
         "role": "user",
         "content": "Sources:\n[1] Lighthouse log: The Skerry lighthouse was automated in 1987 and has had no "
-        "keeper since.\n\n[2] Island guide: Ferries to the island run twice a day in summer and once a day in "
-        "winter.\n\nQuestion: How often do ferries run in winter?",
+        "keeper since.\n\n[2] Island guide: Ferries to the island run twice a day in summer and once a "
+        "day in winter.\n\nQuestion: How often do ferries run in winter?",
     },
     {"role": "assistant", "content": "Ferries run once a day in winter [2]."},
     {
@@ -35,7 +40,8 @@ _DEMONSTRATION = [
 
 _CITATION_GROUP = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 _REFUSAL = re.compile(
-    r"(documents|sources|context|passages) (do not|don't|does not|doesn't) (contain|say|mention|provide|include)"
+    r"(documents|sources|context|passages) (do not|don't|does not|doesn't) "
+    r"(contain|say|mention|provide|include)"
     r"|\bI (do not|don't) know\b|\bnot (mentioned|stated|provided) in the (sources|documents)",
     re.IGNORECASE,
 )
@@ -49,12 +55,25 @@ def format_passage(n: int, passage: Passage) -> str:
     return f"[{n}] {where}: {' '.join(passage.chunk.text.split())}"
 
 
-def build_messages(question: str, passages: list[Passage]) -> list[dict[str, str]]:
-    """Chat messages asking the question over numbered passages [1]..[k], after the demonstration."""
+SHORT_INSTRUCTION = (
+    " Answer with the shortest phrase from the sources that answers the question, then its citation."
+)
+
+
+def build_messages(question: str, passages: list[Passage], style: str = "sentence") -> list[dict[str, str]]:
+    """Chat messages asking the question over numbered passages [1]..[k], after the demonstration.
+
+    `style` "short" asks for the shortest answering phrase (as SQuAD scores) instead of sentences.
+    """
     sources = "\n\n".join(format_passage(n, p) for n, p in enumerate(passages, start=1))
+    system, demonstration = SYSTEM_PROMPT, _DEMONSTRATION
+    if style == "short":
+        system += SHORT_INSTRUCTION
+        short_reply = {"role": "assistant", "content": "Once a day [2]."}
+        demonstration = [_DEMONSTRATION[0], short_reply, *_DEMONSTRATION[2:]]
     return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        *_DEMONSTRATION,
+        {"role": "system", "content": system},
+        *demonstration,
         {"role": "user", "content": f"Sources:\n{sources}\n\nQuestion: {question.strip()}"},
     ]
 
@@ -97,3 +116,85 @@ def citation_of(n: int, passage: Passage) -> Citation:
         quote=chunk.text,
         score=round(passage.score, 4),
     )
+
+
+_STOP = re.compile(r"[.!?]+[\"')\u201d\u2019]*")
+_TRAILING_CITATIONS = re.compile(r"(?:\s*\[\s*\d+\s*(?:[,;]\s*\d+\s*)*\])+")
+# Words after which a full stop does not end a sentence.
+_ABBREVIATIONS = frozenset(
+    ["e.g", "i.e", "etc", "vs", "mr", "mrs", "ms", "dr", "prof", "st", "no", "fig", "al", "approx", "u.s"]
+    + ["jr", "sr", "inc", "ltd", "co", "mt"]
+)
+
+
+def strip_citations(text: str) -> str:
+    """`text` without `[n]` markers and the spaces they leave before punctuation."""
+    return re.sub(r"\s+([.,;:!?])", r"\1", _CITATION_GROUP.sub("", text)).strip()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of `text`; `[n]` markers right after a full stop stay with the sentence they follow.
+
+    A stop ends a sentence at the end of a line or of the text, or when a capital, digit or quote
+    follows; not after a known abbreviation or a single initial (decimals such as 3.5 never split).
+    """
+    sentences: list[str] = []
+    for line in text.splitlines():
+        start = 0
+        for stop in _STOP.finditer(line):
+            end = stop.end()
+            trailing = _TRAILING_CITATIONS.match(line, end)
+            if trailing:
+                end = trailing.end()
+            rest = line[end:]
+            if rest.strip() and not (rest[:1].isspace() and re.match(r"\s+[\"'(\u201c]?[A-Z0-9]", rest)):
+                continue
+            words = line[start : stop.start()].split()
+            last = words[-1].lower() if words else ""
+            if stop.group(0) == "." and (last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha())):
+                continue
+            if line[start:end].strip():
+                sentences.append(line[start:end].strip())
+            start = end
+        if line[start:].strip():
+            sentences.append(line[start:].strip())
+    return sentences
+
+
+def answer_sentences(text: str, passage_count: int) -> list[AnswerSentence]:
+    """The answer split into sentences with the source numbers each cites, invalid numbers set apart."""
+    sentences = []
+    for sentence in split_sentences(text):
+        numbers = cited_numbers(sentence)
+        sentences.append(
+            AnswerSentence(
+                sentence,
+                citations=tuple(n for n in numbers if 1 <= n <= passage_count),
+                invalid_citations=tuple(n for n in numbers if not 1 <= n <= passage_count),
+            )
+        )
+    return sentences
+
+
+def check_sentences(
+    sentences: list[AnswerSentence], passages: list[Passage], checker: SupportChecker, threshold: float
+) -> list[AnswerSentence]:
+    """Score every sentence against the passages it cites; uncited sentences, or ones citing a passage that
+    was not given, are unsupported whatever their wording."""
+    cited = [s for s in sentences if s.citations]
+    scores = checker.score(
+        [strip_citations(s.text) for s in cited],
+        [[passages[n - 1].chunk.text for n in s.citations] for s in cited],
+    )
+    by_sentence = dict(zip((id(s) for s in cited), scores, strict=True))
+    checked = []
+    for sentence in sentences:
+        support = by_sentence.get(id(sentence), 0.0)
+        supported = bool(sentence.citations) and not sentence.invalid_citations and support >= threshold
+        checked.append(replace(sentence, supported=supported, support=support))
+    return checked
+
+
+def join_sentences(sentences: list[AnswerSentence]) -> str:
+    """The answer text of the kept sentences."""
+    return " ".join(s.text for s in sentences)

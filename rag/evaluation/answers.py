@@ -45,7 +45,11 @@ class SquadQuestion:
 def load_squad_questions(
     path: Path, articles: str, limit: int | None = None, seed: int = 0
 ) -> tuple[RetrievalDataset, list[SquadQuestion]]:
-    """The selected articles' paragraphs as a corpus, and a seeded sample of `limit` of their questions."""
+    """The selected articles' paragraphs as a corpus, and a seeded sample of `limit` of their questions.
+
+    `path` is a SQuAD 1.1 or 2.0 JSON file, or a folder holding one (its dev file when there are several).
+    """
+    path = squad_file(path)
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
     selection = parse_articles(articles)
     corpus: dict[str, tuple[str, str]] = {}
@@ -62,6 +66,17 @@ def load_squad_questions(
         questions = random.Random(seed).sample(questions, limit)
     dataset = RetrievalDataset(path.parent.name, f"articles {articles}", corpus, {}, {})
     return dataset, questions
+
+
+def squad_file(path: Path) -> Path:
+    """The SQuAD JSON file itself, or the one (dev) file in a folder."""
+    if not path.is_dir():
+        return path
+    files = sorted(path.glob("*.json"))
+    dev = [f for f in files if f.name.startswith("dev")]
+    if not (dev or files):
+        raise ValueError(f"no SQuAD .json file in {path}")
+    return (dev or files)[0]
 
 
 # SQuAD's official normalization and scores.
@@ -125,14 +140,19 @@ def collect_records(
     *,
     with_generation: bool = True,
     progress: Callable[[str], None] = lambda _m: None,
+    sink: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Answer every question in generative (support scored, gate off) and extractive mode."""
+    """Answer every question in generative (support scored, gate off) and extractive mode; each record
+    is also appended to `sink` as it completes, so an interrupted run can still be scored."""
     records = []
     checker = assistant.support_checker
     started = time.perf_counter()
     for i, q in enumerate(questions, start=1):
         record: dict[str, Any] = {
-            "id": q.id, "question": q.question, "answers": q.answers, "gold": q.gold_doc,
+            "id": q.id,
+            "question": q.question,
+            "answers": q.answers,
+            "gold": q.gold_doc,
         }
         extractive = assistant.ask(q.question, answer_mode="extractive", grounding_mode="flag")
         record["evidence"] = evidence_score(extractive.passages) or 0.0
@@ -140,6 +160,9 @@ def collect_records(
         if with_generation:
             record["generative"] = _record(assistant.ask(q.question, grounding_mode="flag"), checker)
         records.append(record)
+        if sink is not None:
+            with open(sink, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         if i % 10 == 0 or i == len(questions):
             progress(f"{i}/{len(questions)} questions ({time.perf_counter() - started:.0f} s)")
     return records
@@ -162,7 +185,9 @@ def _mode_view(record: dict[str, Any], mode: str, gate: float, threshold: float)
 
 
 def _supported(sentence: dict[str, Any], threshold: float) -> bool:
-    return bool(sentence["citations"]) and not sentence["invalid"] and (sentence["support"] or 0.0) >= threshold
+    return (
+        bool(sentence["citations"]) and not sentence["invalid"] and (sentence["support"] or 0.0) >= threshold
+    )
 
 
 def score_mode(records: list[dict[str, Any]], mode: str, gate: float, threshold: float) -> dict[str, float]:
@@ -187,9 +212,7 @@ def score_mode(records: list[dict[str, Any]], mode: str, gate: float, threshold:
                 precise += sum(
                     a >= threshold or w < threshold for a, w in zip(s["alone"], s["without"], strict=True)
                 )
-    gold_cited = [
-        any(r["gold"] in s["citations"] for s in views[r["id"]]["sentences"]) for r in answered
-    ]
+    gold_cited = [any(r["gold"] in s["citations"] for s in views[r["id"]]["sentences"]) for r in answered]
     seconds = [v["seconds"] for v in views.values()]
 
     def share(values: list[float]) -> float:
@@ -221,6 +244,7 @@ def run_answers(
     modes: tuple[str, ...] = MODES,
     index_dir: Path | None = None,
     progress: Callable[[str], None] = lambda _m: None,
+    sink: Path | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Index the articles, answer the sampled questions and score every mode: results and raw records."""
     dataset, questions = load_squad_questions(data, articles, limit)
@@ -229,21 +253,42 @@ def run_answers(
     assistant = build_index(dataset, run_settings, index_dir)
     progress(f"index: {len(dataset.corpus)} paragraphs; {len(questions)} questions")
     records = collect_records(
-        assistant, questions, with_generation=any(m != "extractive" for m in modes), progress=progress
+        assistant,
+        questions,
+        with_generation=any(m != "extractive" for m in modes),
+        progress=progress,
+        sink=sink,
     )
+    meta = {"dataset": data.name, "articles": articles, "limit": limit}
+    return results_for(records, settings, modes, meta, assistant.support_checker.name), records
+
+
+def results_for(
+    records: list[dict[str, Any]],
+    settings: Settings,
+    modes: tuple[str, ...],
+    meta: dict[str, Any],
+    checker: str,
+) -> dict[str, Any]:
+    """Scores of `records` under the settings' gate and support threshold, with what produced them."""
     results = score_records(records, modes, settings.min_relevance, settings.support_threshold)
     results.update(
-        dataset=data.name,
-        articles=articles,
-        limit=limit,
+        **meta,
         settings={
             name: getattr(settings, name)
-            for name in ("top_k", "retrieval_mode", "answer_style", "min_relevance", "support_threshold",
-                         "generator", "support_model")
+            for name in (
+                "top_k",
+                "retrieval_mode",
+                "answer_style",
+                "min_relevance",
+                "support_threshold",
+                "generator",
+                "support_model",
+            )
         },
-        support_checker=assistant.support_checker.name,
+        support_checker=checker,
     )
-    return results, records
+    return results
 
 
 def score_records(
@@ -252,7 +297,9 @@ def score_records(
     return {
         "gate": gate,
         "support_threshold": threshold,
-        "modes": {m: {k: round(v, 4) for k, v in score_mode(records, m, gate, threshold).items()} for m in modes},
+        "modes": {
+            m: {k: round(v, 4) for k, v in score_mode(records, m, gate, threshold).items()} for m in modes
+        },
     }
 
 
@@ -274,8 +321,12 @@ def calibrate(records: list[dict[str, Any]], min_answered: float = 88.0) -> dict
     if best is None:
         return {"min_relevance": -1.0, "support_threshold": 0.0, "note": "no setting reaches min_answered"}
     _, gate, threshold, metrics = best
-    return {"min_relevance": gate, "support_threshold": threshold, "dev_strict": metrics,
-            "min_answered": min_answered}
+    return {
+        "min_relevance": gate,
+        "support_threshold": threshold,
+        "dev_strict": metrics,
+        "min_answered": min_answered,
+    }
 
 
 def write_answer_report(
@@ -293,8 +344,15 @@ def write_answer_report(
     with open(out_dir / "records.jsonl", "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    keys = ("f1", "exact_match", "answered_rate", "abstain_rate_unanswerable", "citation_recall",
-            "citation_precision", "gold_cited_rate")
+    keys = (
+        "f1",
+        "exact_match",
+        "answered_rate",
+        "abstain_rate_unanswerable",
+        "citation_recall",
+        "citation_precision",
+        "gold_cited_rate",
+    )
     figure, axis = plt.subplots(figsize=(10, 4))
     width = 0.8 / max(len(results["modes"]), 1)
     for i, (mode, m) in enumerate(results["modes"].items()):
@@ -317,7 +375,9 @@ def write_answer_report(
         "|---" * (len(keys) + 2) + "|",
     ]
     for mode, m in results["modes"].items():
-        lines.append(f"| {mode} | " + " | ".join(f"{m[k]:.1f}" for k in keys) + f" | {m['latency_s_mean']:.2f} |")
+        lines.append(
+            f"| {mode} | " + " | ".join(f"{m[k]:.1f}" for k in keys) + f" | {m['latency_s_mean']:.2f} |"
+        )
     lines += ["", "![figures per mode](answers.png)", ""]
     (out_dir / "report.md").write_text("\n".join(lines), encoding="utf-8")
     return [out_dir / n for n in ("results.json", "records.jsonl", "report.md", "answers.png")]

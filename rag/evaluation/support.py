@@ -19,8 +19,10 @@ def load_wice(folder: Path, split: str) -> Examples:
     """WiCE claim-level entailment: each claim with its article's evidence sentences; label supported."""
     path = folder / "data" / "entailment_retrieval" / "claim" / f"{split}.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r["claim"] for r in rows], [r["evidence"] for r in rows], np.asarray(
-        [r["label"] == "supported" for r in rows]
+    return (
+        [r["claim"] for r in rows],
+        [r["evidence"] for r in rows],
+        np.asarray([r["label"] == "supported" for r in rows]),
     )
 
 
@@ -63,7 +65,9 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1.0, steps: int = 50) -> tuple[list[float], float]:
+def fit_logistic(
+    features: np.ndarray, labels: np.ndarray, l2: float = 1.0, steps: int = 50
+) -> tuple[list[float], float]:
     """Weights and bias of an L2-regularized logistic regression (Newton's method, bias unpenalized)."""
     x = np.hstack([features, np.ones((len(features), 1))])
     y = labels.astype(np.float64)

@@ -1,0 +1,145 @@
+"""The ask path with a scripted generator and the real embedder: grounding modes, abstention,
+extractive answers, follow-up rewriting and the streamed events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.assistant import Assistant
+from rag.config import Settings
+from rag.generation import GenerationStream
+from rag.grounding import NO_ANSWER
+
+
+class ScriptedGenerator:
+    """Answers with the next scripted reply, in word pieces, and keeps the messages it was sent."""
+
+    name = "scripted"
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.calls: list[list[dict[str, str]]] = []
+
+    def stream(
+        self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.0
+    ) -> GenerationStream:
+        self.calls.append(messages)
+        words = self.replies.pop(0).split(" ")
+        return GenerationStream(iter([w if i == 0 else " " + w for i, w in enumerate(words)]))
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    folder = tmp_path_factory.mktemp("docs")
+    (folder / "volcano.txt").write_text(
+        "Mount Erebus is the southernmost active volcano on Earth, in Antarctica. "
+        "It was first climbed in 1908."
+    )
+    (folder / "bread.txt").write_text(
+        "Sourdough bread rises because wild yeast and lactobacilli ferment the dough."
+    )
+    index = folder.parent / "index"
+    Assistant(Settings(index_dir=index, top_k=2), embedder=embedder).ingest([folder])
+    return index
+
+
+def assistant_with(index_dir: Path, embedder, *replies: str, **settings) -> Assistant:
+    return Assistant(
+        Settings(
+            **{"index_dir": index_dir, "top_k": 2, "min_relevance": 0.1, "support_threshold": 0.5, **settings}
+        ),
+        embedder=embedder,
+        generator=ScriptedGenerator(*replies),
+    )
+
+
+def volcano_number(answer) -> int:
+    return next(n for n, p in enumerate(answer.passages, start=1) if p.chunk.doc_id.endswith("volcano.txt"))
+
+
+QUESTION = "When was Mount Erebus first climbed?"
+
+
+def test_flag_marks_unsupported_sentences_and_keeps_them(index_dir: Path, embedder) -> None:
+    probe = assistant_with(index_dir, embedder, "x").ask(QUESTION, answer_mode="extractive")
+    n = volcano_number(probe)
+    reply = (
+        f"Mount Erebus was first climbed in 1908 [{n}]. "
+        f"It has a ski resort with twelve lifts [{n}]. It is cold."
+    )
+    answer = assistant_with(index_dir, embedder, reply).ask(QUESTION)
+    assert [s.supported for s in answer.sentences] == [True, False, False]
+    assert answer.answer == reply and not answer.abstained
+    assert [c.n for c in answer.citations] == [n]
+
+
+def test_strict_removes_unsupported_sentences(index_dir: Path, embedder) -> None:
+    n = volcano_number(assistant_with(index_dir, embedder).ask(QUESTION, answer_mode="extractive"))
+    reply = f"Mount Erebus was first climbed in 1908 [{n}]. It has a ski resort with twelve lifts [{n}]."
+    answer = assistant_with(index_dir, embedder, reply).ask(QUESTION, grounding_mode="strict")
+    assert answer.answer == f"Mount Erebus was first climbed in 1908 [{n}]."
+    assert all(s.supported for s in answer.sentences)
+
+
+def test_strict_abstains_when_nothing_is_supported(index_dir: Path, embedder) -> None:
+    answer = assistant_with(index_dir, embedder, "Penguins invented the telescope in 1402 [1].").ask(
+        QUESTION, grounding_mode="strict"
+    )
+    assert answer.abstained and answer.answer == NO_ANSWER and answer.passages
+
+
+def test_off_skips_the_check(index_dir: Path, embedder) -> None:
+    answer = assistant_with(index_dir, embedder, "Penguins invented the telescope [1].").ask(
+        QUESTION, grounding_mode="off"
+    )
+    assert not answer.abstained and answer.sentences[0].supported is None
+
+
+def test_the_models_refusal_is_an_abstention(index_dir: Path, embedder) -> None:
+    answer = assistant_with(index_dir, embedder, NO_ANSWER).ask(QUESTION)
+    assert answer.abstained and answer.answer == NO_ANSWER and not answer.sentences
+
+
+def test_weak_evidence_abstains_without_the_model(index_dir: Path, embedder) -> None:
+    assistant = assistant_with(index_dir, embedder, min_relevance=0.99)
+    answer = assistant.ask(QUESTION)
+    assert answer.abstained and "generation_seconds" not in answer.timings and answer.passages
+    assert assistant.generator.calls == []
+
+
+def test_extractive_mode_needs_no_generator(index_dir: Path, embedder) -> None:
+    assistant = assistant_with(index_dir, embedder, answer_mode="extractive")
+    answer = assistant.ask(QUESTION)
+    assert "1908" in answer.answer and answer.citations and answer.sentences[0].supported
+    assert assistant.generator.calls == []
+
+
+def test_stream_sends_tokens_then_one_answer_with_support(index_dir: Path, embedder) -> None:
+    assistant = assistant_with(index_dir, embedder, "Erebus was first climbed in 1908 [1].")
+    events = list(assistant.ask_stream(QUESTION))
+    assert [e["type"] for e in events[:-1]] == ["token"] * (len(events) - 1) and len(events) > 2
+    final = events[-1]
+    assert final["type"] == "answer" and final["answer_object"].answer == final["answer"]["answer"]
+    assert final["answer"]["sentences"][0]["supported"] in (True, False)
+    assert "".join(e["text"] for e in events[:-1]) == final["answer"]["answer"]
+
+
+def test_follow_up_is_rewritten_before_retrieval(index_dir: Path, embedder) -> None:
+    assistant = assistant_with(
+        index_dir, embedder, "How does sourdough bread rise?", "It rises from wild yeast [1]."
+    )
+    history = [
+        {"role": "user", "content": "What is sourdough?"},
+        {"role": "assistant", "content": "A bread [1]."},
+    ]
+    answer = assistant.ask("and how does it rise?", history=history)
+    rewrite_prompt, answer_prompt = assistant.generator.calls
+    assert "What is sourdough?" in rewrite_prompt[-1]["content"]
+    assert "How does sourdough bread rise?" in answer_prompt[-1]["content"]
+    assert answer.passages[0].chunk.doc_id.endswith("bread.txt")
+    assert "rewrite_seconds" in answer.timings

@@ -1,0 +1,100 @@
+"""Sentence splitting, citation detection and the per-sentence support check of answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from rag.grounding import (
+    NO_ANSWER,
+    answer_sentences,
+    build_messages,
+    check_sentences,
+    cited_numbers,
+    is_refusal,
+    split_sentences,
+    strip_citations,
+)
+from rag.types import Answer, AnswerSentence, Chunk, Passage
+
+
+def passage(text: str, doc: str = "d") -> Passage:
+    return Passage(Chunk(doc, text, 0, len(text)), 0.9, doc, doc.title())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Ferries run daily [2]. They stop in storms [1][3].",
+            ["Ferries run daily [2].", "They stop in storms [1][3]."],
+        ),
+        ("It opened in 1987. [1] It closed later [2].", ["It opened in 1987. [1]", "It closed later [2]."]),
+        ("Dr. Smith paid 3.5 million, e.g. in cash [1].", ["Dr. Smith paid 3.5 million, e.g. in cash [1]."]),
+        ("J. R. R. Tolkien wrote it [1].", ["J. R. R. Tolkien wrote it [1]."]),
+        ("First line [1]\n- second item [2]", ["First line [1]", "- second item [2]"]),
+        ("No stop at the end [4]", ["No stop at the end [4]"]),
+        ('He said "no." Then he left [1].', ['He said "no."', "Then he left [1]."]),
+        ("", []),
+    ],
+)
+def test_split_sentences(text: str, expected: list[str]) -> None:
+    assert split_sentences(text) == expected
+
+
+def test_citations_are_found_in_every_form() -> None:
+    assert cited_numbers("a [2] b [1, 3] c [2][4] d [5; 6]") == [2, 1, 3, 4, 5, 6]
+    assert strip_citations("Ferries run daily [2][3] .") == "Ferries run daily."
+
+
+def test_invalid_and_missing_citations_are_detected() -> None:
+    sentences = answer_sentences(
+        "Ferries run daily [2]. Boats fly [7][1]. Nothing cited here.", passage_count=2
+    )
+    assert [s.citations for s in sentences] == [(2,), (1,), ()]
+    assert [s.invalid_citations for s in sentences] == [(), (7,), ()]
+
+
+class KeywordChecker:
+    """Support 1 when every word of the claim appears in the evidence, else 0."""
+
+    name = "keyword"
+
+    def score(self, claims: Sequence[str], evidence: Sequence[Sequence[str]]) -> list[float]:
+        return [
+            float(
+                bool(texts) and all(w in " ".join(texts).lower() for w in claim.lower().rstrip(".").split())
+            )
+            for claim, texts in zip(claims, evidence, strict=True)
+        ]
+
+
+def test_check_sentences_marks_unsupported_uncited_and_invalid() -> None:
+    passages = [passage("ferries run daily in summer"), passage("boats sink")]
+    sentences = answer_sentences("Ferries run daily [1]. Ferries fly [1]. Boats sink. Boats sink [3].", 2)
+    checked = check_sentences(sentences, passages, KeywordChecker(), threshold=0.5)
+    assert [s.supported for s in checked] == [True, False, False, False]
+    assert checked[0].support == 1.0 and checked[2].support == 0.0
+
+
+def test_answer_to_dict_carries_sentences_and_keeps_the_old_keys() -> None:
+    answer = Answer("A [1].", False, sentences=[AnswerSentence("A [1].", (1,), (), True, 0.91234)])
+    shape = answer.to_dict()
+    assert set(shape) == {"answer", "abstained", "citations", "timings", "sentences"}
+    assert shape["sentences"] == [{"text": "A [1].", "citations": [1], "supported": True, "support": 0.9123}]
+    unchecked = AnswerSentence("B.").to_dict()
+    assert unchecked["supported"] is None and unchecked["support"] is None
+
+
+def test_refusals_are_recognised() -> None:
+    assert is_refusal(NO_ANSWER)
+    assert is_refusal("The sources do not mention his birthday.")
+    assert not is_refusal("Ferries run daily [1].")
+
+
+def test_short_style_changes_instruction_and_demonstration() -> None:
+    sentence = build_messages("How often?", [passage("daily")])
+    short = build_messages("How often?", [passage("daily")], style="short")
+    assert sentence[2]["content"] != short[2]["content"] and "shortest phrase" in short[0]["content"]
+    assert short[-1]["content"].endswith("Question: How often?")
