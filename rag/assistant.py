@@ -25,7 +25,9 @@ from rag.extractive import extract_answer
 from rag.generation import Generator, build_generator
 from rag.grounding import (
     NO_ANSWER,
+    answer_citations,
     answer_sentences,
+    attribute_uncited,
     build_messages,
     check_sentences,
     citations_for,
@@ -410,6 +412,9 @@ class Assistant:
         sentences = answer_sentences(text, len(passages))
         if mode != "off":
             checking = time.perf_counter()
+            sentences = attribute_uncited(
+                sentences, passages, self.support_checker, self.settings.attribution_min_support
+            )
             sentences = check_sentences(
                 sentences, passages, self.support_checker, self.settings.support_threshold
             )
@@ -421,7 +426,8 @@ class Assistant:
                 return
             text = join_sentences(sentences)
         timings["total_seconds"] = time.perf_counter() - started
-        answer = Answer(text, abstained=False, citations=citations_for(text, passages), timings=timings,
+        citations = answer_citations(text, sentences, passages)
+        answer = Answer(text, abstained=False, citations=citations, timings=timings,
                         passages=passages, sentences=sentences)
         yield self._answer_event(answer)
 

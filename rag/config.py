@@ -107,6 +107,13 @@ class Settings(BaseSettings):
         description="Hugging Face NLI cross-encoder (id or path) for the support check; unset: the offline "
         "checker (lexical coverage + embedder similarity).",
     )
+    attribution_min_support: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="A sentence the model left uncited gets the passage that supports it best when the support "
+        "checker scores it at least this (marked `attributed`); 1 turns attribution off.",
+    )
     support_threshold: float = Field(
         0.05,
         ge=0.0,

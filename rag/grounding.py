@@ -195,6 +195,32 @@ def check_sentences(
     return checked
 
 
+def attribute_uncited(
+    sentences: list[AnswerSentence], passages: list[Passage], checker: SupportChecker, min_support: float
+) -> list[AnswerSentence]:
+    """Give each sentence the model left uncited the passage that supports it best, when that passage
+    scores at least `min_support`; such citations are marked `attributed`, never passed off as the model's."""
+    uncited = [i for i, s in enumerate(sentences) if not s.citations and not s.invalid_citations]
+    if not uncited or not passages:
+        return sentences
+    claims = [strip_citations(sentences[i].text) for i in uncited for _ in passages]
+    scores = checker.score(claims, [[p.chunk.text] for _ in uncited for p in passages])
+    result = list(sentences)
+    for row, i in enumerate(uncited):
+        row_scores = scores[row * len(passages) : (row + 1) * len(passages)]
+        best = max(range(len(passages)), key=lambda j: row_scores[j])
+        if row_scores[best] >= min_support:
+            result[i] = replace(sentences[i], citations=(best + 1,), attributed=True)
+    return result
+
+
+def answer_citations(text: str, sentences: list[AnswerSentence], passages: list[Passage]) -> list[Citation]:
+    """Citations of the answer: the valid `[n]` markers of its text, then passages attributed to sentences."""
+    numbers = cited_numbers(text) + [n for s in sentences for n in s.citations]
+    unique = [n for i, n in enumerate(numbers) if n not in numbers[:i] and 1 <= n <= len(passages)]
+    return [citation_of(n, passages[n - 1]) for n in unique]
+
+
 def join_sentences(sentences: list[AnswerSentence]) -> str:
     """The answer text of the kept sentences."""
     return " ".join(s.text for s in sentences)

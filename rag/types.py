@@ -98,7 +98,8 @@ class Citation:
 class AnswerSentence:
     """One sentence of an answer, the source numbers it cites, and how well they support it.
 
-    `invalid_citations` are numbers of sources never given to the model. `supported` and `support`
+    `invalid_citations` are numbers of sources never given to the model. `attributed`: the model left
+    the sentence uncited and the support checker gave it the passage that supports it best. `supported` and `support`
     (0..1) stay None until a `SupportChecker` has scored the sentence (grounding mode `off`).
     """
 
@@ -107,11 +108,13 @@ class AnswerSentence:
     invalid_citations: tuple[int, ...] = ()
     supported: bool | None = None
     support: float | None = None
+    attributed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
             "citations": list(self.citations),
+            "attributed": self.attributed,
             "supported": self.supported,
             "support": None if self.support is None else round(self.support, 4),
         }

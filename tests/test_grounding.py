@@ -8,7 +8,9 @@ import pytest
 
 from rag.grounding import (
     NO_ANSWER,
+    answer_citations,
     answer_sentences,
+    attribute_uncited,
     build_messages,
     check_sentences,
     cited_numbers,
@@ -82,7 +84,9 @@ def test_answer_to_dict_carries_sentences_and_keeps_the_old_keys() -> None:
     answer = Answer("A [1].", False, sentences=[AnswerSentence("A [1].", (1,), (), True, 0.91234)])
     shape = answer.to_dict()
     assert set(shape) == {"answer", "abstained", "citations", "timings", "sentences"}
-    assert shape["sentences"] == [{"text": "A [1].", "citations": [1], "supported": True, "support": 0.9123}]
+    assert shape["sentences"] == [
+        {"text": "A [1].", "citations": [1], "attributed": False, "supported": True, "support": 0.9123}
+    ]
     unchecked = AnswerSentence("B.").to_dict()
     assert unchecked["supported"] is None and unchecked["support"] is None
 
@@ -98,3 +102,13 @@ def test_short_style_changes_instruction_and_demonstration() -> None:
     short = build_messages("How often?", [passage("daily")], style="short")
     assert sentence[2]["content"] != short[2]["content"] and "shortest phrase" in short[0]["content"]
     assert short[-1]["content"].endswith("Question: How often?")
+
+
+def test_uncited_sentences_get_the_best_supporting_passage_marked_attributed() -> None:
+    passages = [passage("ferries run daily in summer"), passage("boats sink in storms")]
+    text = "Ferries run daily [1]. Boats sink. Whales sing."
+    sentences = attribute_uncited(answer_sentences(text, 2), passages, KeywordChecker(), min_support=0.5)
+    assert [(s.citations, s.attributed) for s in sentences] == [((1,), False), ((2,), True), ((), False)]
+    checked = check_sentences(sentences, passages, KeywordChecker(), threshold=0.5)
+    assert [s.supported for s in checked] == [True, True, False]
+    assert [c.n for c in answer_citations(text, checked, passages)] == [1, 2]

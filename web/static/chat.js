@@ -79,6 +79,10 @@ function renderAnswer(turn, data) {
       appendWithCitations(span, sentence.text, byNumber);
       const shown = new Set([...sentence.text.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1])));
       for (const n of sentence.citations || []) if (!shown.has(n)) span.append(citeButton(n, byNumber.get(n)));
+      if (sentence.attributed) {
+        span.classList.add("attributed");
+        span.title = "The model left this sentence uncited; the support checker added the citation";
+      }
       if (sentence.supported === false) {
         span.classList.add("unsupported");
         span.title = "Not supported by the passages it cites";
