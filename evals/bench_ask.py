@@ -29,11 +29,17 @@ QUESTIONS = [
 ]
 
 
-def raw_llama_decode(model_path: Path, threads: int, context: int, messages: list[dict], max_tokens: int) -> dict:
+def raw_llama_decode(
+    model_path: Path, threads: int, context: int, messages: list[dict], max_tokens: int
+) -> dict:
     from llama_cpp import Llama
 
     llm = Llama(
-        model_path=str(model_path), n_threads=threads, n_threads_batch=threads, n_ctx=context, verbose=False,
+        model_path=str(model_path),
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_ctx=context,
+        verbose=False,
         chat_format="chat_template.default",
     )
     started = time.perf_counter()
@@ -51,12 +57,16 @@ def raw_llama_decode(model_path: Path, threads: int, context: int, messages: lis
         "first_token_seconds": (first or started) - started,
         "total_seconds": total,
         "completion_tokens": tokens,
-        "decode_tokens_per_second": (tokens - 1) / (total - ((first or started) - started)) if tokens > 1 else 0.0,
+        "decode_tokens_per_second": (tokens - 1) / (total - ((first or started) - started))
+        if tokens > 1
+        else 0.0,
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--index", type=Path, default=Path("index/default"))
     parser.add_argument("--out", type=Path, default=Path("evals/out"))
     args = parser.parse_args()
@@ -87,8 +97,11 @@ def main() -> None:
         if not answer.abstained or t.get("completion_tokens"):
             messages = build_messages(question, answer.passages)
             raw = raw_llama_decode(
-                packaged_gguf_path(settings.model_cache_dir), settings.threads, settings.context_tokens,
-                messages, settings.max_answer_tokens,
+                packaged_gguf_path(settings.model_cache_dir),
+                settings.threads,
+                settings.context_tokens,
+                messages,
+                settings.max_answer_tokens,
             )
             row["raw_llama_decode_tokens_per_second"] = round(raw["decode_tokens_per_second"], 2)
             row["raw_llama_first_token_seconds"] = round(raw["first_token_seconds"], 3)
@@ -100,7 +113,9 @@ def main() -> None:
         "questions": len(rows),
         "median_first_token_seconds": statistics.median(r["first_token_seconds"] for r in generated),
         "median_total_seconds": statistics.median(r["total_seconds"] for r in rows),
-        "median_decode_tokens_per_second": statistics.median(r["decode_tokens_per_second"] for r in generated),
+        "median_decode_tokens_per_second": statistics.median(
+            r["decode_tokens_per_second"] for r in generated
+        ),
         "median_raw_llama_decode_tokens_per_second": statistics.median(
             r["raw_llama_decode_tokens_per_second"] for r in generated
         ),

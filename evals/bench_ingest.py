@@ -24,7 +24,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--corpus", type=Path, default=Path("../shared/datasets/scifact_beir/corpus.jsonl"))
     parser.add_argument("--limit", type=int, default=0, help="Use only the first N documents (0: all).")
     parser.add_argument("--out", type=Path, default=Path("evals/out"))

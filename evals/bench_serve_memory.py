@@ -26,7 +26,9 @@ def proc_status_kib(pid: int, field: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--index", type=Path, default=Path("index/default"))
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--question", default="Which port does rag serve use by default?")
@@ -49,7 +51,8 @@ def main() -> None:
             sys.exit("server did not start")
         started_rss = proc_status_kib(server.pid, "VmRSS")
         request = urllib.request.Request(
-            base + "/api/answer", data=json.dumps({"question": args.question}).encode(),
+            base + "/api/answer",
+            data=json.dumps({"question": args.question}).encode(),
             headers={"Content-Type": "application/json"},
         )
         answer = json.load(urllib.request.urlopen(request, timeout=600))

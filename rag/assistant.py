@@ -111,7 +111,9 @@ class Assistant:
     # Components
     @cached_property
     def embedder(self) -> Embedder:
-        return SentenceTransformerEmbedder(self.settings.embedder, allow_downloads=self.settings.allow_downloads)
+        return SentenceTransformerEmbedder(
+            self.settings.embedder, allow_downloads=self.settings.allow_downloads
+        )
 
     @cached_property
     def generator(self) -> Generator:
@@ -158,8 +160,11 @@ class Assistant:
                 if self._index is not None:
                     self._index.close()
                 self._index = Index.open(
-                    self.index_dir, embedder=self.embedder.name, dimension=self.embedder.dimension,
-                    nprobe=self.settings.ivf_nprobe, embed_titles=self.settings.embed_titles,
+                    self.index_dir,
+                    embedder=self.embedder.name,
+                    dimension=self.embedder.dimension,
+                    nprobe=self.settings.ivf_nprobe,
+                    embed_titles=self.settings.embed_titles,
                 )
             return self._index
 
@@ -177,7 +182,7 @@ class Assistant:
     def ingest(
         self, paths: Iterable[Path | str], *, prune: bool = False, progress: ProgressCallback | None = None
     ) -> IngestReport:
-        """Index files and folders: skip unchanged files, replace changed ones, optionally prune vanished ones.
+        """Index files and folders: skip unchanged files, replace changed ones, optionally prune vanished.
 
         Files that cannot be read are reported in `failed`; all others are indexed. The change is
         committed atomically at the end: a crash leaves the previous index.
@@ -302,7 +307,9 @@ class Assistant:
         """Drop indexed files under the ingested paths that no longer exist."""
         prefixes = [str(root.resolve()) for root in roots]
         for record in change.catalog.files():
-            under = any(record.path == p or record.path.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes)
+            under = any(
+                record.path == p or record.path.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes
+            )
             if under and not os.path.exists(record.path):
                 removed = change.catalog.remove_file(record.path)
                 change.vectors.remove(np.asarray(removed, dtype=np.int64))
@@ -327,10 +334,14 @@ class Assistant:
             try:
                 for doc_id in ids:
                     owner = change.catalog.document_owner(doc_id) or (
-                        str(Path(doc_id).resolve()) if change.catalog.file(str(Path(doc_id).resolve())) else None
+                        str(Path(doc_id).resolve())
+                        if change.catalog.file(str(Path(doc_id).resolve()))
+                        else None
                     )
                     if owner is None:
-                        raise DocumentNotFoundError(f"No document {doc_id!r} in the index at {self.index_dir}.")
+                        raise DocumentNotFoundError(
+                            f"No document {doc_id!r} in the index at {self.index_dir}."
+                        )
                     chunk_ids = change.catalog.remove_file(owner)
                     change.vectors.remove(np.asarray(chunk_ids, dtype=np.int64))
                     removed.append(display_path(Path(owner)))
@@ -350,7 +361,7 @@ class Assistant:
     def _check_question(self, question: str, k: int | None) -> tuple[str, int]:
         question = (question or "").strip()
         if not question:
-            raise InvalidInputError("The question is empty: ask something, e.g. rag ask \"What is rag?\"")
+            raise InvalidInputError('The question is empty: ask something, e.g. rag ask "What is rag?"')
         k = self.settings.top_k if k is None else k
         if not 1 <= k <= 50:
             raise InvalidInputError(f"k must be between 1 and 50, not {k}.")
@@ -427,8 +438,14 @@ class Assistant:
             text = join_sentences(sentences)
         timings["total_seconds"] = time.perf_counter() - started
         citations = answer_citations(text, sentences, passages)
-        answer = Answer(text, abstained=False, citations=citations, timings=timings,
-                        passages=passages, sentences=sentences)
+        answer = Answer(
+            text,
+            abstained=False,
+            citations=citations,
+            timings=timings,
+            passages=passages,
+            sentences=sentences,
+        )
         yield self._answer_event(answer)
 
     def _generate(
@@ -476,8 +493,12 @@ class Assistant:
         }
         try:
             manifest = self.index().manifest
-            status["index"] = {"documents": manifest.documents, "chunks": manifest.chunks,
-                               "generation": manifest.generation, "vector_index": manifest.vector_index}
+            status["index"] = {
+                "documents": manifest.documents,
+                "chunks": manifest.chunks,
+                "generation": manifest.generation,
+                "vector_index": manifest.vector_index,
+            }
         except IndexMissingError as exc:
             status["status"] = "no_index"
             status["index"] = None

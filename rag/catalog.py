@@ -171,8 +171,17 @@ class Catalog:
             n = ordinal.get(chunk.doc_id, 0)
             ordinal[chunk.doc_id] = n + 1
             cursor = self.db.execute(
-                "INSERT INTO chunks (doc_id, ord, start, end, page, heading_path, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (chunk.doc_id, n, chunk.start, chunk.end, chunk.page, json.dumps(list(chunk.heading_path)), chunk.text),
+                "INSERT INTO chunks (doc_id, ord, start, end, page, heading_path, text) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    chunk.doc_id,
+                    n,
+                    chunk.start,
+                    chunk.end,
+                    chunk.page,
+                    json.dumps(list(chunk.heading_path)),
+                    chunk.text,
+                ),
             )
             ids.append(int(cursor.lastrowid or 0))
         return ids

@@ -74,7 +74,9 @@ def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more detail.")] = False,
 ) -> None:
     """Answer questions from your documents, citing the exact passages used."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     if not verbose:
         for noisy in ("sentence_transformers", "transformers", "httpx"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -82,7 +84,9 @@ def main(
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files and folders to index (.txt .md .html .pdf .docx .jsonl).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files and folders to index (.txt .md .html .pdf .docx .jsonl).")
+    ],
     index: IndexOption = None,
     prune: Annotated[bool, typer.Option("--prune", help="Drop indexed files that no longer exist.")] = False,
 ) -> None:
@@ -95,8 +99,13 @@ def ingest(
     assistant = _assistant(settings)
     try:
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, transient=False, disable=not err.is_terminal,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+            disable=not err.is_terminal,
         ) as bar:
             files_task = bar.add_task("files", total=None)
             chunks_task = bar.add_task("chunks embedded", total=0)
@@ -165,8 +174,10 @@ def ask(
         where = f", page {c.page}" if c.page is not None else ""
         quote = " ".join(c.quote.split())
         quote = quote if len(quote) <= 160 else quote[:157] + "..."
-        out.print(f"[{c.n}] {c.title} ({c.document}{where}, chars {c.start}-{c.end})", highlight=False, markup=False)
-        out.print(f"    \"{quote}\"", style="dim", highlight=False, markup=False)
+        out.print(
+            f"[{c.n}] {c.title} ({c.document}{where}, chars {c.start}-{c.end})", highlight=False, markup=False
+        )
+        out.print(f'    "{quote}"', style="dim", highlight=False, markup=False)
 
 
 @app.command()
@@ -191,7 +202,10 @@ def serve(
         return
     err.print(f"Serving on http://{settings.host}:{settings.port}", highlight=False)
     uvicorn.run(
-        create_app(assistant), host=settings.host, port=settings.port, log_level="warning",
+        create_app(assistant),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
         timeout_graceful_shutdown=5,
     )
 
@@ -218,7 +232,9 @@ def docs_list(
 
 @docs_app.command("remove")
 def docs_remove(
-    ids: Annotated[list[str], typer.Argument(help="Document ids or file paths, as `rag docs list` shows them.")],
+    ids: Annotated[
+        list[str], typer.Argument(help="Document ids or file paths, as `rag docs list` shows them.")
+    ],
     index: IndexOption = None,
 ) -> None:
     """Remove documents (and every document from the same file) from the index."""

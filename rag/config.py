@@ -36,10 +36,14 @@ class Settings(BaseSettings):
     )
 
     # Index
-    index_dir: Path = Field(Path("index/default"), description="Folder of the index (catalog, FAISS file, manifest).")
+    index_dir: Path = Field(
+        Path("index/default"), description="Folder of the index (catalog, FAISS file, manifest)."
+    )
 
     # Parsing and chunking
-    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this many MiB are skipped at ingest.")
+    max_file_mb: float = Field(
+        50.0, gt=0, description="Files larger than this many MiB are skipped at ingest."
+    )
     chunk_tokens: int = Field(
         200, ge=16, le=8192, description="Largest chunk, in the embedder's tokens (MiniLM reads at most 256)."
     )
@@ -63,10 +67,12 @@ class Settings(BaseSettings):
     )
     generator: str = Field(
         PACKAGED_GENERATOR,
-        description="Language model: the packaged Qwen2.5-Coder-1.5B GGUF, a GGUF path, a Hugging Face id or folder.",
+        description="Language model: the packaged Qwen2.5-Coder-1.5B GGUF, a GGUF path, a Hugging Face id "
+        "or folder.",
     )
     gguf_file: str | None = Field(
-        None, description="For the transformers backend: the GGUF file name inside `generator` (a folder or id)."
+        None,
+        description="For the transformers backend: the GGUF file name inside `generator` (a folder or id).",
     )
     model_cache_dir: Path = Field(
         default_factory=_default_model_cache,
@@ -111,8 +117,8 @@ class Settings(BaseSettings):
         0.6,
         ge=0.0,
         le=1.0,
-        description="A sentence the model left uncited gets the passage that supports it best when the support "
-        "checker scores it at least this (marked `attributed`); 1 turns attribution off.",
+        description="A sentence the model left uncited gets the passage that supports it best when the "
+        "support checker scores it at least this (marked `attributed`); 1 turns attribution off.",
     )
     support_threshold: float = Field(
         0.05,
@@ -170,8 +176,8 @@ class Settings(BaseSettings):
     ivf_nprobe: int = Field(
         128,
         ge=1,
-        description="IVF lists searched per query (more: better recall, slower). 128 keeps recall@10 vs exact "
-        "search >= 0.96 from 200k to 1M vectors at <= 5 ms p50 (evals/scale.py, synthetic; "
+        description="IVF lists searched per query (more: better recall, slower). 128 keeps recall@10 vs "
+        "exact search >= 0.96 from 200k to 1M vectors at <= 5 ms p50 (evals/scale.py, synthetic; "
         "evals/RESULTS-retrieval.md).",
     )
 
@@ -179,7 +185,8 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `rag serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `rag serve` listens on.")
     upload_dir: Path = Field(
-        Path("documents/uploads"), description="Folder where files uploaded through the API are saved and indexed."
+        Path("documents/uploads"),
+        description="Folder where files uploaded through the API are saved and indexed.",
     )
     max_upload_mb: float = Field(20.0, gt=0, description="Largest file the API accepts for upload, in MiB.")
     max_upload_files: int = Field(20, ge=1, description="Most files in one upload request.")
@@ -191,7 +198,8 @@ class Settings(BaseSettings):
         False, description="With api_keys set, require a key on every API endpoint, not only on writes."
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Origins allowed to call the API from a browser (CORS); empty: CORS off."
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (CORS); empty: CORS off.",
     )
     max_queued_answers: int = Field(
         8, ge=0, description="Answer requests that may wait for the model; beyond this the API answers 503."

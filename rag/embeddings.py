@@ -95,7 +95,10 @@ class SentenceTransformerEmbedder:
                 "you have downloaded (set RAG_ALLOW_DOWNLOADS=1 to let it download)."
             ) from exc
         self.name = model
-        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        dimension = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
         self.dimension = int(dimension() or 0)
         self.max_tokens = int(self.model.max_seq_length or 512)
         self.tokenizer = self.model.tokenizer
@@ -115,7 +118,10 @@ class SentenceTransformerEmbedder:
         for offset in range(0, len(order), step):
             group = order[offset : offset + step]
             vectors[group] = self.model.encode(
-                [texts[i] for i in group], batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+                [texts[i] for i in group],
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
             )
             if on_batch:
                 on_batch(len(group))

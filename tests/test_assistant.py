@@ -19,7 +19,9 @@ def corpus(tmp_path: Path) -> Path:
         "# Volcanoes\n\nMount Erebus is the southernmost active volcano on Earth, in Antarctica.\n\n"
         "## Lava lake\n\nErebus holds one of the few long-lived lava lakes in the world.\n"
     )
-    (folder / "bread.txt").write_text("Sourdough bread rises because wild yeast and lactobacilli ferment the dough.\n")
+    (folder / "bread.txt").write_text(
+        "Sourdough bread rises because wild yeast and lactobacilli ferment the dough.\n"
+    )
     (folder / "notes.html").write_text(
         "<html><head><title>Bees</title></head><body><h1>Bees</h1><p>Honey bees dance to tell "
         "their hive where flowers are.</p></body></html>"
@@ -29,7 +31,9 @@ def corpus(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def assistant(tmp_path: Path, embedder) -> Assistant:
-    return Assistant(Settings(index_dir=tmp_path / "index", chunk_tokens=64, chunk_overlap=8), embedder=embedder)
+    return Assistant(
+        Settings(index_dir=tmp_path / "index", chunk_tokens=64, chunk_overlap=8), embedder=embedder
+    )
 
 
 def top_document(assistant: Assistant, question: str) -> str:

@@ -20,7 +20,8 @@ def documents(draw: st.DrawFn) -> Document:
     text = "".join(w + s for w, s in pieces)
     cuts = sorted(set(draw(st.lists(st.integers(0, max(len(text) - 1, 0)), max_size=4))))
     sections = tuple(
-        Section((f"H{i}",), start, cuts[i + 1] if i + 1 < len(cuts) else len(text)) for i, start in enumerate(cuts)
+        Section((f"H{i}",), start, cuts[i + 1] if i + 1 < len(cuts) else len(text))
+        for i, start in enumerate(cuts)
     )
     return Document(id="doc", source="doc", title="doc", text=text, sections=sections)
 
@@ -47,7 +48,10 @@ def test_chunks_break_at_headings_and_keep_their_heading_path() -> None:
     text = "# Guide\n\nIntro sentence one. Intro two.\n\n## Install\n\nRun setup. It takes minutes.\n"
     install = text.index("## Install")
     document = Document(
-        id="g", source="g", title="Guide", text=text,
+        id="g",
+        source="g",
+        title="Guide",
+        text=text,
         sections=(Section(("Guide",), 0, len(text)), Section(("Guide", "Install"), install, len(text))),
     )
     chunks = Chunker(WordCounter(), max_tokens=8, overlap_tokens=0).chunk(document)
@@ -70,14 +74,20 @@ def test_pages_are_carried_to_chunks() -> None:
     text = "Page one text here.\n\nPage two text here."
     second = text.index("Page two")
     document = Document(
-        id="p", source="p", title="p", text=text, pages=(PageSpan(1, 0, second), PageSpan(2, second, len(text)))
+        id="p",
+        source="p",
+        title="p",
+        text=text,
+        pages=(PageSpan(1, 0, second), PageSpan(2, second, len(text))),
     )
     chunks = Chunker(WordCounter(), max_tokens=4, overlap_tokens=0).chunk(document)
     assert [c.page for c in chunks] == [1, 2]
 
 
 def test_real_tokenizer_budget(embedder) -> None:
-    words = " ".join(re.sub(r"\W", "", w) for w in ("antidisestablishmentarianism photosynthesis " * 300).split())
+    words = " ".join(
+        re.sub(r"\W", "", w) for w in ("antidisestablishmentarianism photosynthesis " * 300).split()
+    )
     text = "Short intro.\n\n" + words + "\n\nA closing sentence."
     document = Document(id="t", source="t", title="t", text=text)
     chunker = Chunker(embedder, max_tokens=64, overlap_tokens=8)

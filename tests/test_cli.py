@@ -19,8 +19,9 @@ def rag(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True, text=True, cwd=cwd)
 
 
-@pytest.mark.parametrize("command", [[], ["ingest"], ["ask"], ["serve"], ["docs"], ["docs", "list"],
-                                     ["docs", "remove"]])
+@pytest.mark.parametrize(
+    "command", [[], ["ingest"], ["ask"], ["serve"], ["docs"], ["docs", "list"], ["docs", "remove"]]
+)
 def test_help_everywhere(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0

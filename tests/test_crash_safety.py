@@ -1,4 +1,4 @@
-"""A real `rag ingest` killed with SIGKILL at several points leaves a loadable index: old or new, never a mix."""
+"""A real `rag ingest` killed with SIGKILL at several points leaves a loadable index, old or new."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ def state(index_dir: Path) -> frozenset[tuple[str, str]]:
         chunk_ids = index.catalog.chunk_ids()
         assert len(index.vectors) == len(chunk_ids) == index.manifest.chunks
         if chunk_ids:
-            _, found = index.vectors.search(np.ones(index.vectors.dimension, dtype=np.float32), len(chunk_ids))
+            _, found = index.vectors.search(
+                np.ones(index.vectors.dimension, dtype=np.float32), len(chunk_ids)
+            )
             assert set(found[0].tolist()) == set(chunk_ids)
         return frozenset((d.id, index.catalog.document(d.id).content_hash) for d in index.catalog.documents())
     finally:
@@ -49,12 +51,12 @@ def states(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, frozen
     folder = root / "docs"
     folder.mkdir()
     for i in range(24):
-        (folder / f"note{i:02d}.txt").write_text(f"Note {i}. " + "Facts about topic %d. " % i * 24)
+        (folder / f"note{i:02d}.txt").write_text(f"Note {i}. " + f"Facts about topic {i}. " * 24)
     base = root / "base-index"
     assert run_ingest(folder, base).wait() == 0
     old = state(base)
     for i in range(24, 60):
-        (folder / f"note{i:02d}.txt").write_text(f"Note {i}. " + "More facts about subject %d. " % i * 24)
+        (folder / f"note{i:02d}.txt").write_text(f"Note {i}. " + f"More facts about subject {i}. " * 24)
     (folder / "note00.txt").write_text("Note 0 was rewritten entirely.")
     reference = root / "reference-index"
     subprocess.run(["cp", "-r", str(base), str(reference)], check=True)
@@ -69,8 +71,9 @@ def fresh_copy(base: Path, target: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("point", ["before_vectors", "before_manifest", "before_rename", "before_pointer",
-                                   "before_cleanup"])
+@pytest.mark.parametrize(
+    "point", ["before_vectors", "before_manifest", "before_rename", "before_pointer", "before_cleanup"]
+)
 def test_kill_inside_commit(states, tmp_path: Path, point: str) -> None:
     folder, base, old, new = states
     index = fresh_copy(base, tmp_path / "index")

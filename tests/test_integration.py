@@ -13,11 +13,13 @@ pytestmark = pytest.mark.slow
 
 FACTS = {
     "harbour.md": "# Port Vell harbour\n\nThe Port Vell harbour opened its new ferry terminal in 1994. "
-    "The terminal has eleven berths.\n\n## Lighthouse\n\nThe harbour lighthouse is painted green and white.\n",
-    "orchard.txt": "The Maple Hill orchard grows forty varieties of apple. Its oldest tree was planted in 1871 "
-    "by Eliza Thornbury.\n",
-    "observatory.html": "<html><head><title>Kestrel Observatory</title></head><body><h1>Kestrel Observatory</h1>"
-    "<p>The Kestrel Observatory telescope has a mirror 3.6 metres wide.</p><p>It stands at 2,400 metres "
+    "The terminal has eleven berths.\n\n## Lighthouse\n\n"
+    "The harbour lighthouse is painted green and white.\n",
+    "orchard.txt": "The Maple Hill orchard grows forty varieties of apple. "
+    "Its oldest tree was planted in 1871 by Eliza Thornbury.\n",
+    "observatory.html": "<html><head><title>Kestrel Observatory</title></head><body>"
+    "<h1>Kestrel Observatory</h1><p>The Kestrel Observatory telescope has a mirror 3.6 metres wide.</p>"
+    "<p>It stands at 2,400 metres "
     "above sea level.</p></body></html>",
 }
 
@@ -42,7 +44,9 @@ def assistant(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
         ("How wide is the mirror of the Kestrel Observatory telescope?", "3.6", "observatory.html"),
     ],
 )
-def test_answer_cites_the_chunk_that_holds_it(assistant: Assistant, question: str, answer: str, document: str):
+def test_answer_cites_the_chunk_that_holds_it(
+    assistant: Assistant, question: str, answer: str, document: str
+):
     result = assistant.ask(question, k=3)
     assert not result.abstained, result.answer
     assert answer in result.answer
