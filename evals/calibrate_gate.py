@@ -24,9 +24,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets/squad_v1.1/dev-v1.1.json"))
-    parser.add_argument("--keep", type=float, default=0.97, help="Share of in-collection questions to let through.")
+    parser.add_argument(
+        "--keep", type=float, default=0.97, help="Share of in-collection questions to let through."
+    )
     parser.add_argument("--questions", type=int, default=400, help="Questions sampled from each side.")
     parser.add_argument("--out", type=Path, default=Path("evals/out"))
     args = parser.parse_args()

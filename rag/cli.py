@@ -167,7 +167,9 @@ def ask(
         if answer.passages:
             out.print("\n[dim]Nearest passages (not enough to answer):[/dim]")
             for passage in answer.passages[:3]:
-                out.print(f"  - {passage.source} (score {passage.score:.2f})", highlight=False, markup=False)
+                out.print(
+                    f"  - {passage.source} (relevance {passage.relevance:.2f})", highlight=False, markup=False
+                )
         return
     out.print("\n\n[bold]Sources[/bold]")
     for c in answer.citations:

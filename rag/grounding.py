@@ -114,7 +114,7 @@ def citation_of(n: int, passage: Passage) -> Citation:
         start=chunk.start,
         end=chunk.end,
         quote=chunk.text,
-        score=round(passage.score, 4),
+        score=round(passage.relevance, 4),
     )
 
 

@@ -79,6 +79,11 @@ class Passage:
     title: str
     dense_score: float | None = None
 
+    @property
+    def relevance(self) -> float:
+        """Cosine similarity to the question when known (comparable across modes), else the mode's score."""
+        return self.dense_score if self.dense_score is not None else self.score
+
 
 @dataclass(frozen=True)
 class Citation:

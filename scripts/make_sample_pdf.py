@@ -33,7 +33,7 @@ PAGES: list[tuple[str, list[tuple[str | None, str]]]] = [
                 "content hash, changed files are replaced, and --prune drops files that have vanished. "
                 "Answers with numbered citations such as [1] and [2] from rag ask and from the web chat "
                 "started by rag serve on http://127.0.0.1:8000. The assistant abstains when no passage "
-                "reaches the minimum relevance of 0.25, instead of guessing.",
+                "reaches the minimum relevance of 0.362, instead of guessing.",
             ),
             (
                 "Models",

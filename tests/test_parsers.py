@@ -398,5 +398,5 @@ def test_default_collection_parses() -> None:
     for document in documents.values():
         _assert_sections_point_at_headings(document)
         assert len(document.sections) >= 3
-    for fact in ("8000", "50 MiB", "0.25", "2026-11-29"):
+    for fact in ("8000", "50 MiB", "0.362", "2026-11-29"):
         assert all(fact in d.text for d in documents.values()), fact
