@@ -104,16 +104,9 @@ def _split_articles(data: Path, split: str) -> str:
 
 def _print_modes(results: dict) -> None:
     table = Table(title=f"{results['dataset']} articles {results['articles']}")
-    columns = (
-        "f1",
-        "exact_match",
-        "answered_rate",
-        "abstain_rate_unanswerable",
-        "citation_recall",
-        "citation_precision",
-        "gold_cited_rate",
-        "latency_s_mean",
-    )
+    from rag.evaluation.answers import QUALITY_METRICS
+
+    columns = (*QUALITY_METRICS, "latency_s_mean")
     table.add_column("mode")
     for column in columns:
         table.add_column(column.replace("_", " "))

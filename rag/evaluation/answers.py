@@ -28,6 +28,16 @@ from rag.retrieval import evidence_score
 from rag.types import Answer
 
 MODES = ("generative", "strict", "extractive")
+QUALITY_METRICS = (
+    "f1",
+    "exact_match",
+    "answered_rate",
+    "abstain_rate_unanswerable",
+    "citation_recall",
+    "citation_precision",
+    "gold_cited_rate",
+)
+"""The per-mode quality figures (percent), in the order reports show them."""
 
 
 @dataclass
@@ -344,15 +354,7 @@ def write_answer_report(
     with open(out_dir / "records.jsonl", "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    keys = (
-        "f1",
-        "exact_match",
-        "answered_rate",
-        "abstain_rate_unanswerable",
-        "citation_recall",
-        "citation_precision",
-        "gold_cited_rate",
-    )
+    keys = QUALITY_METRICS
     figure, axis = plt.subplots(figsize=(10, 4))
     width = 0.8 / max(len(results["modes"]), 1)
     for i, (mode, m) in enumerate(results["modes"].items()):

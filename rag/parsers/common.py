@@ -12,7 +12,7 @@ from pathlib import Path
 import charset_normalizer
 
 from rag.errors import ParseError
-from rag.types import Section
+from rag.types import Document, Section
 
 MIB = 2**20
 
@@ -125,3 +125,15 @@ def join_blocks(blocks: Iterable[str], separator: str = "\n\n") -> tuple[str, li
         parts.append(block)
         offset += len(block)
     return "".join(parts), starts
+
+
+def file_document(source: str, title: str, text: str, headings: Iterable[Heading], data: bytes) -> Document:
+    """The one Document of a single-document file: id and source are the file's name as shown."""
+    return Document(
+        id=source,
+        source=source,
+        title=title,
+        text=text,
+        sections=build_sections(headings, len(text)),
+        content_hash=content_hash(data),
+    )

@@ -13,7 +13,13 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 
 from rag.errors import ParseError
-from rag.parsers.common import Heading, build_sections, content_hash, join_blocks, normalize, require_text
+from rag.parsers.common import (
+    Heading,
+    file_document,
+    join_blocks,
+    normalize,
+    require_text,
+)
 from rag.types import Document
 
 _HEADING_STYLE = re.compile(r"heading\s*(\d)", re.IGNORECASE)
@@ -36,16 +42,7 @@ def parse_docx(data: bytes, path: Path, source: str) -> list[Document]:
         if level is not None
     ]
     title = core_title or (headings[0].title if headings else path.stem)
-    return [
-        Document(
-            id=source,
-            source=source,
-            title=title,
-            text=text,
-            sections=build_sections(headings, len(text)),
-            content_hash=content_hash(data),
-        )
-    ]
+    return [file_document(source, title, text, headings, data)]
 
 
 def _blocks(document: WordDocument) -> list[tuple[str, int | None]]:

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from rag.parsers.common import Heading, build_sections, content_hash, decode_text, normalize, require_text
+from rag.parsers.common import (
+    Heading,
+    decode_text,
+    file_document,
+    normalize,
+    require_text,
+)
 from rag.types import Document
 
 _DROPPED = ["script", "style", "nav", "noscript", "template", "head"]
@@ -37,16 +43,7 @@ def parse_html(data: bytes, path: Path, source: str) -> list[Document]:
     text = "".join(writer.parts)
     require_text(text, source)
     title = page_title or (writer.headings[0].title if writer.headings else path.stem)
-    return [
-        Document(
-            id=source,
-            source=source,
-            title=title,
-            text=text,
-            sections=build_sections(writer.headings, len(text)),
-            content_hash=content_hash(data),
-        )
-    ]
+    return [file_document(source, title, text, writer.headings, data)]
 
 
 class _TextWriter:

@@ -8,7 +8,13 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from rag.parsers.common import Heading, build_sections, content_hash, decode_text, normalize, require_text
+from rag.parsers.common import (
+    Heading,
+    decode_text,
+    file_document,
+    normalize,
+    require_text,
+)
 from rag.types import Document
 
 
@@ -18,16 +24,7 @@ def parse_markdown(data: bytes, path: Path, source: str) -> list[Document]:
     require_text(text, source)
     headings = _headings(text)
     title = headings[0].title if headings else path.stem
-    return [
-        Document(
-            id=source,
-            source=source,
-            title=title,
-            text=text,
-            sections=build_sections(headings, len(text)),
-            content_hash=content_hash(data),
-        )
-    ]
+    return [file_document(source, title, text, headings, data)]
 
 
 def _headings(text: str) -> list[Heading]:
