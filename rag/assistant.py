@@ -22,7 +22,7 @@ from rag.config import AnswerMode, GroundingMode, Settings
 from rag.embeddings import Embedder, SentenceTransformerEmbedder
 from rag.errors import DocumentNotFoundError, IndexMissingError, InvalidInputError, ParseError
 from rag.extractive import extract_answer
-from rag.generation import Generator, build_generator
+from rag.generation import ContinuationScorer, Generator, build_generator
 from rag.grounding import (
     NO_ANSWER,
     answer_citations,
@@ -50,6 +50,10 @@ ProgressCallback = Callable[[str, int], None]
 for embedding and ("embedded", n) when n more chunks are embedded."""
 
 _FLUSH_CHUNKS = 1024
+
+REFUSAL_PROBE_TOKENS = 4
+"""Tokens of the refusal sentence whose probability is read ("The documents do not"): enough to tell it
+from answers that merely start with "The"."""
 
 
 def display_path(path: Path) -> str:
@@ -413,21 +417,28 @@ class Assistant:
         if not passages or (evidence_score(passages) or 0.0) < self.settings.min_relevance:
             yield self._answer_event(self._abstain(passages, timings, started))
             return
+        refusal: float | None = None
         if extractive:
             text = extract_answer(question, passages, self.embedder)
         else:
-            text = yield from self._generate(question, passages, timings, retrieved - started)
+            messages = build_messages(question, passages, self.settings.answer_style)
+            refusal = self._refusal_probability(messages, timings)
+            if refusal is not None and refusal >= self.settings.refusal_threshold:
+                yield self._answer_event(self._abstain(passages, timings, started, refusal))
+                return
+            text = yield from self._generate(messages, timings, time.perf_counter() - started)
         if not text or (is_refusal(text) and not citations_for(text, passages)):
-            yield self._answer_event(self._abstain(passages, timings, started))
+            yield self._answer_event(self._abstain(passages, timings, started, refusal))
             return
         sentences = answer_sentences(text, len(passages))
         if mode != "off":
             checking = time.perf_counter()
+            context = self.claim_context(question, extractive)
             sentences = attribute_uncited(
-                sentences, passages, self.support_checker, self.settings.attribution_min_support
+                sentences, passages, self.support_checker, self.settings.attribution_min_support, context
             )
             sentences = check_sentences(
-                sentences, passages, self.support_checker, self.settings.support_threshold
+                sentences, passages, self.support_checker, self.settings.support_threshold, context
             )
             timings["support_seconds"] = time.perf_counter() - checking
         if mode == "strict":
@@ -445,14 +456,32 @@ class Assistant:
             timings=timings,
             passages=passages,
             sentences=sentences,
+            refusal_probability=refusal,
         )
         yield self._answer_event(answer)
 
+    def claim_context(self, question: str, extractive: bool) -> str | None:
+        """The question short answers are checked with (see `claim_of`); None for sentence answers."""
+        return question if self.settings.answer_style == "short" and not extractive else None
+
+    def _refusal_probability(self, messages: list[dict[str, str]], timings: dict[str, float]) -> float | None:
+        """The model's probability of replying with the refusal, when its backend can score a continuation.
+
+        It reads the model's belief that the sources lack the answer even when greedy decoding would go on
+        to answer anyway; the prompt's prefill is shared with the answer that follows.
+        """
+        if not isinstance(self.generator, ContinuationScorer):
+            return None
+        started = time.perf_counter()
+        with self._generation_lock:
+            logprob = self.generator.continuation_logprob(messages, NO_ANSWER, REFUSAL_PROBE_TOKENS)
+        timings["refusal_check_seconds"] = time.perf_counter() - started
+        return float(np.exp(logprob))
+
     def _generate(
-        self, question: str, passages: list[Passage], timings: dict[str, float], waited: float
+        self, messages: list[dict[str, str]], timings: dict[str, float], waited: float
     ) -> Generator_[dict[str, Any], None, str]:
         """Stream the model's answer as token events; returns the whole text and fills the timings."""
-        messages = build_messages(question, passages, self.settings.answer_style)
         pieces: list[str] = []
         with self._generation_lock:
             stream = self.generator.stream(
@@ -472,10 +501,14 @@ class Assistant:
         return "".join(pieces).strip()
 
     @staticmethod
-    def _abstain(passages: list[Passage], timings: dict[str, float], started: float) -> Answer:
+    def _abstain(
+        passages: list[Passage], timings: dict[str, float], started: float, refusal: float | None = None
+    ) -> Answer:
         """The plain "the documents do not say", with the nearest passages for the reader to check."""
         timings["total_seconds"] = time.perf_counter() - started
-        return Answer(NO_ANSWER, abstained=True, timings=timings, passages=passages)
+        return Answer(
+            NO_ANSWER, abstained=True, timings=timings, passages=passages, refusal_probability=refusal
+        )
 
     @staticmethod
     def _answer_event(answer: Answer) -> dict[str, Any]:

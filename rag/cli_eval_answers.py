@@ -124,11 +124,17 @@ def calibrate(
     min_answered: Annotated[
         float, typer.Option("--min-answered", help="Answer at least this % of answerable questions.")
     ] = 88.0,
+    mode: Annotated[
+        Literal["generative", "strict"],
+        typer.Option("--mode", help="The mode to calibrate for (generative = flag and off)."),
+    ] = "strict",
     output: Annotated[Path, typer.Option("--output", help="Where the chosen values are written.")] = (
         DEFAULT_CALIBRATION
     ),
 ) -> None:
-    """Choose min_relevance and support_threshold on development records; write them with their source."""
+    """Choose min_relevance, refusal_threshold (and for strict, support_threshold) on development records;
+    write them with their source."""
+    from rag.cli import _settings
     from rag.evaluation.answers import calibrate as choose
 
     rows = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -137,7 +143,7 @@ def calibrate(
         err.print(
             f"[yellow]warning:[/yellow] {records} is not from development articles ({run.get('articles')})"
         )
-    chosen = choose(rows, min_answered)
+    chosen = choose(rows, min_answered, mode, _settings().support_threshold)
     existing = json.loads(output.read_text(encoding="utf-8")) if output.exists() else {}
     existing["answers"] = {
         **chosen,

@@ -122,6 +122,14 @@ class Settings(BaseSettings):
         description="A sentence the model left uncited gets the passage that supports it best when the "
         "support checker scores it at least this (marked `attributed`); 1 turns attribution off.",
     )
+    refusal_threshold: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Abstain when the model's own probability of replying \"The documents do not contain an "
+        'answer..." (read from its token probabilities before it writes) is at least this, even where '
+        "greedy decoding would answer; 1 turns it off. Calibrated by `rag eval calibrate`.",
+    )
     support_threshold: float = Field(
         0.05,
         ge=0.0,

@@ -176,14 +176,25 @@ def answer_sentences(text: str, passage_count: int) -> list[AnswerSentence]:
     return sentences
 
 
+def claim_of(sentence: str, question: str | None = None) -> str:
+    """What a sentence asserts, as the support checker reads it: its text without citations, after the
+    `question` it answers when given (a short answer is a phrase, and only with its question a claim)."""
+    text = strip_citations(sentence)
+    return f"{question.strip()} {text}" if question else text
+
+
 def check_sentences(
-    sentences: list[AnswerSentence], passages: list[Passage], checker: SupportChecker, threshold: float
+    sentences: list[AnswerSentence],
+    passages: list[Passage],
+    checker: SupportChecker,
+    threshold: float,
+    question: str | None = None,
 ) -> list[AnswerSentence]:
     """Score every sentence against the passages it cites; uncited sentences, or ones citing a passage that
-    was not given, are unsupported whatever their wording."""
+    was not given, are unsupported whatever their wording. With `question`, claims are read with it."""
     cited = [s for s in sentences if s.citations]
     scores = checker.score(
-        [strip_citations(s.text) for s in cited],
+        [claim_of(s.text, question) for s in cited],
         [[passages[n - 1].chunk.text for n in s.citations] for s in cited],
     )
     by_sentence = dict(zip((id(s) for s in cited), scores, strict=True))
@@ -196,14 +207,18 @@ def check_sentences(
 
 
 def attribute_uncited(
-    sentences: list[AnswerSentence], passages: list[Passage], checker: SupportChecker, min_support: float
+    sentences: list[AnswerSentence],
+    passages: list[Passage],
+    checker: SupportChecker,
+    min_support: float,
+    question: str | None = None,
 ) -> list[AnswerSentence]:
     """Give each sentence the model left uncited the passage that supports it best, when that passage
     scores at least `min_support`; such citations are marked `attributed`, never passed off as the model's."""
     uncited = [i for i, s in enumerate(sentences) if not s.citations and not s.invalid_citations]
     if not uncited or not passages:
         return sentences
-    claims = [strip_citations(sentences[i].text) for i in uncited for _ in passages]
+    claims = [claim_of(sentences[i].text, question) for i in uncited for _ in passages]
     scores = checker.score(claims, [[p.chunk.text] for _ in uncited for p in passages])
     result = list(sentences)
     for row, i in enumerate(uncited):

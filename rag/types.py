@@ -139,6 +139,8 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     passages: list[Passage] = field(default_factory=list)
     sentences: list[AnswerSentence] = field(default_factory=list)
+    refusal_probability: float | None = None
+    """The model's own probability of replying that the documents do not say (None: not measured)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape shared by `rag ask --json` and `POST /api/answer`."""
@@ -148,6 +150,9 @@ class Answer:
             "citations": [asdict(c) for c in self.citations],
             "timings": {name: round(value, 4) for name, value in self.timings.items()},
             "sentences": [sentence.to_dict() for sentence in self.sentences],
+            "refusal_probability": (
+                None if self.refusal_probability is None else round(self.refusal_probability, 4)
+            ),
         }
 
 

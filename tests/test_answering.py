@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.assistant import Assistant
@@ -143,3 +144,44 @@ def test_follow_up_is_rewritten_before_retrieval(index_dir: Path, embedder) -> N
     assert "How does sourdough bread rise?" in answer_prompt[-1]["content"]
     assert answer.passages[0].chunk.doc_id.endswith("bread.txt")
     assert "rewrite_seconds" in answer.timings
+
+
+class HesitantGenerator(ScriptedGenerator):
+    """A scripted generator that also reports a fixed probability of starting with the refusal."""
+
+    def __init__(self, refusal_probability: float, *replies: str) -> None:
+        super().__init__(*replies)
+        self.refusal_probability = refusal_probability
+        self.scored: list[str] = []
+
+    def continuation_logprob(
+        self, messages: list[dict[str, str]], continuation: str, max_tokens: int
+    ) -> float:
+        self.scored.append(continuation)
+        return float(np.log(self.refusal_probability))
+
+
+@pytest.mark.parametrize(("probability", "abstains"), [(0.6, True), (0.2, False)])
+def test_refusal_threshold_abstains_on_the_models_own_doubt(
+    index_dir: Path, embedder, probability: float, abstains: bool
+) -> None:
+    generator = HesitantGenerator(probability, "Mount Erebus was first climbed in 1908 [1].")
+    assistant = Assistant(
+        Settings(index_dir=index_dir, top_k=2, min_relevance=0.1, refusal_threshold=0.5),
+        embedder=embedder,
+        generator=generator,
+    )
+    answer = assistant.ask(QUESTION)
+    assert generator.scored == [NO_ANSWER]
+    assert answer.abstained is abstains
+    assert answer.refusal_probability == pytest.approx(probability)
+    assert answer.to_dict()["refusal_probability"] == pytest.approx(probability)
+    # Abstaining on the model's doubt costs no generation; answering generates once.
+    assert len(generator.calls) == (0 if abstains else 1)
+    if abstains:
+        assert answer.answer == NO_ANSWER and answer.passages
+
+
+def test_refusal_probability_is_not_measured_without_a_scoring_backend(index_dir: Path, embedder) -> None:
+    answer = assistant_with(index_dir, embedder, "Mount Erebus was first climbed in 1908 [1].").ask(QUESTION)
+    assert answer.refusal_probability is None and not answer.abstained

@@ -13,7 +13,14 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import ModelUnavailableError
-from rag.generation import GenerationStats, GenerationStream, Generator, build_generator, packaged
+from rag.generation import (
+    ContinuationScorer,
+    GenerationStats,
+    GenerationStream,
+    Generator,
+    build_generator,
+    packaged,
+)
 from rag.generation.packaged import PACKAGED_QWEN, PackagedGguf, packaged_gguf_path
 
 # --- GenerationStats and GenerationStream -------------------------------------------------------------
@@ -312,6 +319,22 @@ class TestGeneratorContract:
         assert stream.done
         again = generator.stream(GROUNDED, max_tokens=4)
         assert "".join(again)
+
+    def test_scores_continuations_by_the_models_belief(self, generator: Generator) -> None:
+        assert isinstance(generator, ContinuationScorer)
+        right = generator.continuation_logprob(GROUNDED, "The capital of Freedonia is Lakeview", 8)
+        wrong = generator.continuation_logprob(GROUNDED, "The capital of Freedonia is Paris", 8)
+        assert wrong < right <= 0.0
+        unanswerable = [{"role": "user", "content": GROUNDED[0]["content"].replace("capital", "population")}]
+        refusal = "The source does not say."
+        assert generator.continuation_logprob(unanswerable, refusal, 4) > generator.continuation_logprob(
+            GROUNDED, refusal, 4
+        )
+
+    def test_answers_the_same_after_scoring_a_continuation(self, generator: Generator) -> None:
+        assert isinstance(generator, ContinuationScorer)
+        generator.continuation_logprob(GROUNDED, "Paris is the capital", 4)
+        assert "Lakeview" in "".join(generator.stream(GROUNDED, max_tokens=MAX_TOKENS))
 
     def test_counts_tokens(self, generator: Generator) -> None:
         assert generator.count_tokens("The capital of Freedonia is Lakeview.") > 0

@@ -14,6 +14,7 @@ from rag.grounding import (
     build_messages,
     check_sentences,
     cited_numbers,
+    claim_of,
     is_refusal,
     split_sentences,
     strip_citations,
@@ -83,7 +84,7 @@ def test_check_sentences_marks_unsupported_uncited_and_invalid() -> None:
 def test_answer_to_dict_carries_sentences_and_keeps_the_old_keys() -> None:
     answer = Answer("A [1].", False, sentences=[AnswerSentence("A [1].", (1,), (), True, 0.91234)])
     shape = answer.to_dict()
-    assert set(shape) == {"answer", "abstained", "citations", "timings", "sentences"}
+    assert set(shape) == {"answer", "abstained", "citations", "timings", "sentences", "refusal_probability"}
     assert shape["sentences"] == [
         {"text": "A [1].", "citations": [1], "attributed": False, "supported": True, "support": 0.9123}
     ]
@@ -112,3 +113,19 @@ def test_uncited_sentences_get_the_best_supporting_passage_marked_attributed() -
     checked = check_sentences(sentences, passages, KeywordChecker(), threshold=0.5)
     assert [s.supported for s in checked] == [True, True, False]
     assert [c.n for c in answer_citations(text, checked, passages)] == [1, 2]
+
+
+def test_short_answers_are_checked_with_their_question() -> None:
+    assert claim_of("Once a day [2].", "How often do ferries run in winter?") == (
+        "How often do ferries run in winter? Once a day."
+    )
+    assert claim_of("Once a day [2].") == "Once a day."
+    # "In storms" is supported by the first passage alone, but with its question only by the second.
+    passages = [passage("storms rage in winter"), passage("boats sink in storms")]
+    sentences = answer_sentences("In storms.", 2)
+    assert attribute_uncited(sentences, passages, KeywordChecker(), min_support=0.5)[0].citations == (1,)
+    asked = attribute_uncited(sentences, passages, KeywordChecker(), min_support=0.5, question="Boats sink")
+    assert asked[0].citations == (2,)
+    wrong = answer_sentences("In storms [1].", 2)
+    assert check_sentences(wrong, passages, KeywordChecker(), 0.5)[0].supported
+    assert not check_sentences(wrong, passages, KeywordChecker(), 0.5, question="Boats sink")[0].supported

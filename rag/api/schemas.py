@@ -86,6 +86,11 @@ class AnswerResponse(BaseModel):
     citations: list[CitationModel]
     timings: dict[str, float]
     sentences: list[SentenceModel] | None = Field(None, description="Per-sentence support, when checked.")
+    refusal_probability: float | None = Field(
+        None,
+        description="The model's own probability (0..1) of replying that the documents lack the answer; "
+        "the answer abstains from `refusal_threshold` on. Null when not measured (extractive mode, gate).",
+    )
     passages: list[PassageModel] = Field(
         description="The passages retrieved (the nearest ones on abstention)."
     )

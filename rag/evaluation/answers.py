@@ -22,7 +22,7 @@ from typing import Any
 
 from rag.config import Settings
 from rag.evaluation.retrieval import RetrievalDataset, build_index, parse_articles
-from rag.grounding import strip_citations
+from rag.grounding import claim_of, strip_citations
 from rag.metrics import percentile
 from rag.retrieval import evidence_score
 from rag.types import Answer
@@ -112,14 +112,15 @@ def token_f1(prediction: str, golds: list[str]) -> float:
     return max(f1(g) for g in golds)
 
 
-def _record(answer: Answer, checker: Any) -> dict[str, Any]:
+def _record(answer: Answer, checker: Any, context: str | None = None) -> dict[str, Any]:
     """What scoring needs from one answer: text, abstention, sentences with their support, and the
-    support of every citation alone and of the others without it (ALCE's precision test)."""
+    support of every citation alone and of the others without it (ALCE's precision test); claims are
+    read with the question `context` as the answer was checked (see `claim_of`)."""
     passages = answer.passages
     sentences = []
     for s in answer.sentences:
         texts = {n: passages[n - 1].chunk.text for n in s.citations}
-        claim = strip_citations(s.text)
+        claim = claim_of(s.text, context)
         alone = checker.score([claim] * len(texts), [[t] for t in texts.values()]) if len(texts) > 1 else []
         without = (
             checker.score([claim] * len(texts), [[t for m, t in texts.items() if m != n] for n in texts])
@@ -141,6 +142,7 @@ def _record(answer: Answer, checker: Any) -> dict[str, Any]:
         "abstained": answer.abstained,
         "sentences": sentences,
         "seconds": answer.timings.get("total_seconds", 0.0),
+        "refusal": answer.refusal_probability,
     }
 
 
@@ -166,9 +168,10 @@ def collect_records(
         }
         extractive = assistant.ask(q.question, answer_mode="extractive", grounding_mode="flag")
         record["evidence"] = evidence_score(extractive.passages) or 0.0
-        record["extractive"] = _record(extractive, checker)
+        record["extractive"] = _record(extractive, checker, assistant.claim_context(q.question, True))
         if with_generation:
-            record["generative"] = _record(assistant.ask(q.question, grounding_mode="flag"), checker)
+            generative = assistant.ask(q.question, grounding_mode="flag")
+            record["generative"] = _record(generative, checker, assistant.claim_context(q.question, False))
         records.append(record)
         if sink is not None:
             with open(sink, "a", encoding="utf-8") as handle:
@@ -178,10 +181,13 @@ def collect_records(
     return records
 
 
-def _mode_view(record: dict[str, Any], mode: str, gate: float, threshold: float) -> dict[str, Any]:
-    """The answer a mode gives for one record under the gate and support thresholds."""
+def _mode_view(
+    record: dict[str, Any], mode: str, gate: float, threshold: float, refusal: float = 1.0
+) -> dict[str, Any]:
+    """The answer a mode gives for one record under the gate, support and refusal thresholds."""
     source = record["extractive" if mode == "extractive" else "generative"]
-    if record["evidence"] < gate or source["abstained"]:
+    refused = mode != "extractive" and (source.get("refusal") or 0.0) >= refusal
+    if record["evidence"] < gate or source["abstained"] or refused:
         return {"abstained": True, "text": "", "sentences": [], "seconds": source["seconds"]}
     sentences = source["sentences"]
     if mode == "strict":
@@ -200,11 +206,16 @@ def _supported(sentence: dict[str, Any], threshold: float) -> bool:
     )
 
 
-def score_mode(records: list[dict[str, Any]], mode: str, gate: float, threshold: float) -> dict[str, float]:
-    """EM/F1, answered and abstain rates, ALCE-style citation recall/precision, gold citation, latency."""
+def score_mode(
+    records: list[dict[str, Any]], mode: str, gate: float, threshold: float, refusal: float = 1.0
+) -> dict[str, float]:
+    """EM/F1, answered and abstain rates, ALCE-style citation recall/precision, gold citation, latency.
+
+    `gate` is the evidence gate, `threshold` the support threshold and `refusal` the refusal-probability
+    threshold (1: off) they are scored under."""
     answerable = [r for r in records if r["answers"]]
     unanswerable = [r for r in records if not r["answers"]]
-    views = {r["id"]: _mode_view(r, mode, gate, threshold) for r in records}
+    views = {r["id"]: _mode_view(r, mode, gate, threshold, refusal) for r in records}
     answered = [r for r in answerable if not views[r["id"]]["abstained"]]
     em = [exact_match(strip_citations(views[r["id"]]["text"]), r["answers"]) for r in answered]
     f1 = [token_f1(strip_citations(views[r["id"]]["text"]), r["answers"]) for r in answered]
@@ -258,8 +269,8 @@ def run_answers(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Index the articles, answer the sampled questions and score every mode: results and raw records."""
     dataset, questions = load_squad_questions(data, articles, limit)
-    # Gate after the fact: generate for every question, so calibration sees the full range.
-    run_settings = settings.model_copy(update={"min_relevance": -1.0})
+    # Gate and refusal threshold after the fact: generate for every question, so calibration sees it all.
+    run_settings = settings.model_copy(update={"min_relevance": -1.0, "refusal_threshold": 1.0})
     assistant = build_index(dataset, run_settings, index_dir)
     progress(f"index: {len(dataset.corpus)} paragraphs; {len(questions)} questions")
     records = collect_records(
@@ -281,7 +292,9 @@ def results_for(
     checker: str,
 ) -> dict[str, Any]:
     """Scores of `records` under the settings' gate and support threshold, with what produced them."""
-    results = score_records(records, modes, settings.min_relevance, settings.support_threshold)
+    results = score_records(
+        records, modes, settings.min_relevance, settings.support_threshold, settings.refusal_threshold
+    )
     results.update(
         **meta,
         settings={
@@ -292,6 +305,7 @@ def results_for(
                 "answer_style",
                 "min_relevance",
                 "support_threshold",
+                "refusal_threshold",
                 "generator",
                 "support_model",
             )
@@ -302,41 +316,60 @@ def results_for(
 
 
 def score_records(
-    records: list[dict[str, Any]], modes: tuple[str, ...], gate: float, threshold: float
+    records: list[dict[str, Any]], modes: tuple[str, ...], gate: float, threshold: float, refusal: float = 1.0
 ) -> dict[str, Any]:
     return {
         "gate": gate,
         "support_threshold": threshold,
+        "refusal_threshold": refusal,
         "modes": {
-            m: {k: round(v, 4) for k, v in score_mode(records, m, gate, threshold).items()} for m in modes
+            m: {k: round(v, 4) for k, v in score_mode(records, m, gate, threshold, refusal).items()}
+            for m in modes
         },
     }
 
 
-def calibrate(records: list[dict[str, Any]], min_answered: float = 88.0) -> dict[str, Any]:
-    """Gate and support thresholds for strict mode that abstain most on unanswerable questions while
-    answering at least `min_answered`% of the answerable ones (a margin over the 85% target)."""
-    evidence = sorted({round(r["evidence"], 3) for r in records})
-    gates = [-1.0, *evidence[:: max(len(evidence) // 40, 1)]]
-    thresholds = [round(0.05 * i, 2) for i in range(20)]
-    best: tuple[float, float, float, dict[str, float]] | None = None
+def calibrate(
+    records: list[dict[str, Any]],
+    min_answered: float = 88.0,
+    mode: str = "strict",
+    support_threshold: float = 0.05,
+) -> dict[str, Any]:
+    """The evidence gate, refusal threshold (and, for strict mode, support threshold) that abstain most on
+    unanswerable questions while answering at least `min_answered`% of the answerable ones (a margin over
+    the 85% target). Other modes keep `support_threshold`, which does not change what they answer."""
+    gates = [-1.0, *_grid([r["evidence"] for r in records])]
+    refusals = [*_grid([r["generative"].get("refusal") for r in records if r.get("generative")]), 1.0]
+    thresholds = [round(0.05 * i, 2) for i in range(20)] if mode == "strict" else [support_threshold]
+    best: tuple[float, dict[str, Any]] | None = None
     for gate in gates:
-        for threshold in thresholds:
-            m = score_mode(records, "strict", gate, threshold)
-            if m["answered_rate"] < min_answered:
-                continue
-            objective = m["abstain_rate_unanswerable"] + 0.5 * m["answered_rate"]
-            if best is None or objective > best[0]:
-                best = (objective, gate, threshold, m)
+        for refusal in refusals:
+            for threshold in thresholds:
+                m = score_mode(records, mode, gate, threshold, refusal)
+                if m["answered_rate"] < min_answered:
+                    continue
+                objective = m["abstain_rate_unanswerable"] + 0.5 * m["answered_rate"]
+                if best is None or objective > best[0]:
+                    chosen = {
+                        "min_relevance": gate,
+                        "refusal_threshold": refusal,
+                        "support_threshold": threshold,
+                    }
+                    best = (objective, {**chosen, f"dev_{mode}": m})
     if best is None:
-        return {"min_relevance": -1.0, "support_threshold": 0.0, "note": "no setting reaches min_answered"}
-    _, gate, threshold, metrics = best
-    return {
-        "min_relevance": gate,
-        "support_threshold": threshold,
-        "dev_strict": metrics,
-        "min_answered": min_answered,
-    }
+        return {
+            "min_relevance": -1.0,
+            "refusal_threshold": 1.0,
+            "support_threshold": 0.0,
+            "note": "no setting reaches min_answered",
+        }
+    return {**best[1], "mode": mode, "min_answered": min_answered}
+
+
+def _grid(values: list[float | None], points: int = 24) -> list[float]:
+    """Up to `points` candidate thresholds spread over the recorded values (each a value seen)."""
+    seen = sorted({round(v, 4) for v in values if v is not None})
+    return seen[:: max(len(seen) // points, 1)]
 
 
 def write_answer_report(

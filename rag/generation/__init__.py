@@ -11,10 +11,10 @@ from pathlib import Path
 
 from rag.config import PACKAGED_GENERATOR, Settings
 from rag.errors import ModelUnavailableError
-from rag.generation.base import GenerationStats, GenerationStream, Generator
+from rag.generation.base import ContinuationScorer, GenerationStats, GenerationStream, Generator
 from rag.generation.packaged import packaged_gguf_path
 
-__all__ = ["GenerationStats", "GenerationStream", "Generator", "build_generator"]
+__all__ = ["ContinuationScorer", "GenerationStats", "GenerationStream", "Generator", "build_generator"]
 
 
 def build_generator(settings: Settings) -> Generator:

@@ -102,3 +102,16 @@ class Generator(Protocol):
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes in this model's tokenizer (no special tokens), for budgeting prompts."""
         ...
+
+
+@runtime_checkable
+class ContinuationScorer(Protocol):
+    """A generator that can say how likely it is to begin its reply with a given text (its own belief,
+    read from its token probabilities rather than from what greedy decoding happens to pick)."""
+
+    def continuation_logprob(
+        self, messages: list[dict[str, str]], continuation: str, max_tokens: int
+    ) -> float:
+        """Natural log-probability that the reply to `messages` starts with the first `max_tokens` tokens
+        of `continuation`."""
+        ...

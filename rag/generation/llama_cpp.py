@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -68,11 +69,46 @@ class LlamaCppGenerator:
 
     def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
         """Tokens of `messages` once rendered with the chat template, the generation prompt included."""
+        return len(self._prompt_ids(messages))
+
+    def _prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
         rendered = self._formatter(messages=messages)
-        tokens = self._llama.tokenize(
+        return self._llama.tokenize(
             rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
         )
-        return len(tokens)
+
+    def continuation_logprob(
+        self, messages: list[dict[str, str]], continuation: str, max_tokens: int
+    ) -> float:
+        """Log-probability of the reply starting with `continuation`, teacher-forced token by token.
+
+        The prompt stays in llama.cpp's cache, so a generation for the same messages right after reuses it
+        and this costs only `max_tokens` single-token steps beyond the prefill the answer needs anyway.
+        """
+        prompt = self._prompt_ids(messages)
+        wanted = self._llama.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)[:max_tokens]
+        if len(prompt) + len(wanted) > self.context_tokens:
+            raise InvalidInputError(
+                f"The prompt takes {len(prompt)} tokens, more than the model's context window of "
+                f"{self.context_tokens}: raise `context_tokens` or give the model fewer passages (`top_k`)."
+            )
+        with self._lock:
+            llama = self._llama
+            cached = 0
+            for old, new in zip(llama.input_ids[: llama.n_tokens].tolist(), prompt[:-1]):
+                if old != new:
+                    break
+                cached += 1
+            llama.n_tokens = cached  # eval() drops the cache from here on and recomputes the rest
+            llama.eval(prompt[cached:])
+            total = 0.0
+            for i, token in enumerate(wanted):
+                logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
+                shifted = logits.astype(np.float64) - float(logits.max())
+                total += float(shifted[token] - np.log(np.exp(shifted).sum()))
+                if i + 1 < len(wanted):
+                    llama.eval([token])
+            return total
 
     def stream(
         self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.0

@@ -68,6 +68,20 @@ class TransformersGenerator:
         """Tokens of `text` alone, without special tokens."""
         return len(self._tokenizer.encode(text, add_special_tokens=False))
 
+    def continuation_logprob(
+        self, messages: list[dict[str, str]], continuation: str, max_tokens: int
+    ) -> float:
+        """Log-probability of the reply starting with `continuation` (its first `max_tokens` tokens)."""
+        prompt = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        if not isinstance(prompt, list):  # newer tokenizers return a BatchEncoding
+            prompt = list(prompt["input_ids"])
+        wanted = self._tokenizer.encode(continuation, add_special_tokens=False)[:max_tokens]
+        ids = torch.tensor([list(prompt) + wanted])
+        with self._lock, torch.inference_mode():
+            logits = self._model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        return float(logprobs[torch.arange(len(wanted)), torch.tensor(wanted)].sum())
+
     def stream(
         self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.0
     ) -> GenerationStream:
