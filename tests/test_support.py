@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.evaluation.support import fit_logistic, roc_auc
-from rag.support import EvidenceSupportChecker, SupportChecker, content_terms
+from rag.evaluation.support import cross_validated_auc, fit_logistic, roc_auc
+from rag.support import (
+    FEATURE_NAMES,
+    EvidenceSupportChecker,
+    SupportChecker,
+    _encode_with_tokens,
+    content_terms,
+    token_alignment,
+)
 
 EVIDENCE = [
     "Mount Erebus is the southernmost active volcano on Earth. It was first climbed in 1908.",
@@ -14,9 +21,17 @@ EVIDENCE = [
 ]
 
 
-@pytest.fixture(params=["lexical", "evidence"])
+class SentenceVectorsOnly:
+    """An embedder without token vectors: the checker falls back to lexical token features."""
+
+    def __init__(self, embedder) -> None:
+        self.embed = embedder.embed
+
+
+@pytest.fixture(params=["lexical", "evidence", "sentence-vectors-only"])
 def checker(request: pytest.FixtureRequest, embedder) -> SupportChecker:
-    return EvidenceSupportChecker(embedder if request.param == "evidence" else None)
+    chosen = {"lexical": None, "evidence": embedder, "sentence-vectors-only": SentenceVectorsOnly(embedder)}
+    return EvidenceSupportChecker(chosen[request.param])
 
 
 class TestSupportCheckerContract:
@@ -51,6 +66,36 @@ class TestSupportCheckerContract:
         alone, both = checker.score([claim, claim], [[EVIDENCE[0]], EVIDENCE])
         assert both > alone
 
+    def test_an_unsupported_extra_clause_lowers_support(self, checker: SupportChecker) -> None:
+        supported, with_extra = checker.score(
+            [
+                "Mount Erebus was first climbed in 1908.",
+                "Mount Erebus was first climbed in 1908, by a Norwegian team led by Roald Amundsen.",
+            ],
+            [[EVIDENCE[0]], [EVIDENCE[0]]],
+        )
+        assert supported > with_extra
+
+
+def test_token_alignment_finds_the_missing_piece(embedder) -> None:
+    texts = [
+        "Erebus was first climbed in 1908.",
+        "Erebus was first climbed in 1908 by an expedition on horseback.",
+        "Unrelated: sourdough rises thanks to wild yeast.",
+        EVIDENCE[0],
+    ]
+    _, tokens = _encode_with_tokens(embedder, texts)
+    stated, extra, unrelated = (token_alignment(t, [tokens[3]]) for t in tokens[:3])
+    assert stated[1] == 0.0 and stated[0] > 0.9
+    assert extra[1] > stated[1] and extra[0] < stated[0]
+    assert unrelated[0] < extra[0]
+    assert token_alignment(tokens[0], []) == (0.0, 1.0)
+
+
+def test_features_match_their_names(embedder) -> None:
+    features = EvidenceSupportChecker(embedder).features(["Erebus was climbed in 1908."], [[EVIDENCE[0]]])
+    assert features.shape == (1, len(FEATURE_NAMES))
+
 
 def test_content_terms_drop_stopwords_and_stem() -> None:
     assert content_terms("The volcanoes were climbed in 1908") == ["volcano", "climb", "1908"]
@@ -66,3 +111,11 @@ def test_fit_logistic_separates_a_separable_feature() -> None:
     x = np.array([[0.0], [0.1], [0.9], [1.0]])
     weights, bias = fit_logistic(x, np.array([0, 0, 1, 1]), l2=0.1)
     assert weights[0] > 0 and bias < 0
+
+
+def test_cross_validated_auc_scores_held_out_folds() -> None:
+    rng = np.random.default_rng(1)
+    labels = np.arange(100) % 2 == 0
+    informative = labels[:, None] + rng.normal(0, 0.3, (100, 1))
+    assert cross_validated_auc(informative, labels) > 0.95
+    assert 0.3 < cross_validated_auc(rng.normal(size=(100, 1)), labels) < 0.7
