@@ -20,7 +20,13 @@ from rag.catalog import DocumentSummary, FileRecord
 from rag.chunking import Chunker
 from rag.config import AnswerMode, GroundingMode, Settings
 from rag.embeddings import Embedder, SentenceTransformerEmbedder
-from rag.errors import DocumentNotFoundError, IndexMissingError, InvalidInputError, ParseError
+from rag.errors import (
+    DocumentNotFoundError,
+    IndexMissingError,
+    InvalidInputError,
+    ModelUnavailableError,
+    ParseError,
+)
 from rag.extractive import extract_answer
 from rag.generation import ContinuationScorer, Generator, build_generator
 from rag.grounding import (
@@ -40,7 +46,12 @@ from rag.parsers import SUPPORTED_SUFFIXES, parse_file
 from rag.retrieval import CrossEncoderReranker, Reranker, RetrievalFilter, Retriever, evidence_score
 from rag.rewriting import standalone_question
 from rag.stores.faiss_store import VectorIndexPolicy
-from rag.support import CrossEncoderSupportChecker, EvidenceSupportChecker, SupportChecker
+from rag.support import (
+    CrossEncoderSupportChecker,
+    EvidenceSupportChecker,
+    JudgeSupportChecker,
+    SupportChecker,
+)
 from rag.types import Answer, Chunk, Document, FileFailure, IngestReport, Passage
 
 log = logging.getLogger("rag")
@@ -125,11 +136,18 @@ class Assistant:
 
     @cached_property
     def support_checker(self) -> SupportChecker:
-        """The NLI cross-encoder `support_model` names, else the offline evidence checker."""
+        """The NLI cross-encoder `support_model` names, else the offline checker `support_checker` names."""
         if self.settings.support_model:
             return CrossEncoderSupportChecker(
                 self.settings.support_model, allow_downloads=self.settings.allow_downloads
             )
+        if self.settings.support_checker == "judge":
+            if not isinstance(self.generator, ContinuationScorer):
+                raise ModelUnavailableError(
+                    f"The generator {self.generator.name} cannot score tokens, so it cannot judge support: "
+                    "set support_checker to 'evidence'."
+                )
+            return JudgeSupportChecker(self.generator)
         return EvidenceSupportChecker(self.embedder)
 
     @cached_property

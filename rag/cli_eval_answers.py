@@ -45,6 +45,14 @@ def answers(
         Path | None,
         typer.Option("--rescore", help="Score the records.jsonl of an earlier run (e.g. after calibrating)."),
     ] = None,
+    resupport: Annotated[
+        bool,
+        typer.Option(
+            "--resupport",
+            help="With --rescore: score the stored sentences' support again with the configured checker "
+            "(e.g. RAG_SUPPORT_CHECKER=judge) and write the new records.",
+        ),
+    ] = False,
 ) -> None:
     """Answer SQuAD questions end to end: EM/F1, answered/abstain rates, citation quality, latency."""
     from rag.cli import _fail, _settings
@@ -62,7 +70,24 @@ def answers(
             json.loads(line) for line in rescore.read_text(encoding="utf-8").splitlines() if line.strip()
         ]
         meta = {"dataset": data.name, "articles": articles, "limit": limit, "rescored": str(rescore)}
-        results = results_for(records, _settings(), chosen, meta, "as recorded")
+        checker_name = "as recorded"
+        if resupport:
+            from rag.cli import _assistant
+            from rag.evaluation.answers import load_squad_questions
+            from rag.evaluation.answers import resupport as score_again
+
+            settings = _settings()
+            dataset, _ = load_squad_questions(data, articles)
+            checker = _assistant(settings).support_checker
+            records = score_again(
+                records,
+                dataset.corpus,
+                checker,
+                short_answers=settings.answer_style == "short",
+                progress=lambda m: err.print(m, highlight=False),
+            )
+            checker_name = checker.name
+        results = results_for(records, _settings(), chosen, meta, checker_name)
         written = write_answer_report(results, records, out_dir, _command())
         _print_modes(results)
         err.print("wrote " + ", ".join(str(p) for p in written), highlight=False)

@@ -110,10 +110,16 @@ class Settings(BaseSettings):
         description="Support check of every answer sentence against the passages it cites: flag marks "
         "unsupported sentences, strict removes them (abstaining when none remain), off skips the check.",
     )
+    support_checker: Literal["evidence", "judge"] = Field(
+        "evidence",
+        description="The offline support check: evidence (lexical coverage and embedder alignment, ~0.2 s "
+        "a sentence) or judge (the generator asked whether the cited passages state the sentence, read from "
+        "its Yes/No token probabilities; one prompt prefill a sentence). `support_model` overrides both.",
+    )
     support_model: str | None = Field(
         None,
         description="Hugging Face NLI cross-encoder (id or path) for the support check; unset: the offline "
-        "checker (lexical coverage + embedder similarity).",
+        "checker `support_checker` names.",
     )
     attribution_min_support: float = Field(
         0.6,

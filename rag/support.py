@@ -19,6 +19,7 @@ import numpy as np
 
 from rag.embeddings import Embedder, SentenceTransformerEmbedder
 from rag.errors import ModelUnavailableError
+from rag.generation.base import ContinuationScorer
 
 
 @runtime_checkable
@@ -342,13 +343,14 @@ SIMILARITY_CANDIDATES = 16
 """Evidence sentences (those sharing most content words with the claim) embedded per claim."""
 
 
-def _overlapping(claim: str, sentences: list[str]) -> list[str]:
-    """The evidence sentences sharing most content words with the claim: long articles embed cheaply."""
-    if len(sentences) <= SIMILARITY_CANDIDATES:
+def _overlapping(claim: str, sentences: list[str], limit: int = SIMILARITY_CANDIDATES) -> list[str]:
+    """The `limit` evidence sentences sharing most content words with the claim, in their order: long
+    articles embed (or are read by a judge) cheaply."""
+    if len(sentences) <= limit:
         return sentences
     terms = set(content_terms(claim))
     overlap = [len(terms.intersection(content_terms(s))) for s in sentences]
-    best = sorted(range(len(sentences)), key=lambda i: -overlap[i])[:SIMILARITY_CANDIDATES]
+    best = sorted(range(len(sentences)), key=lambda i: -overlap[i])[:limit]
     return [sentences[i] for i in sorted(best)]
 
 
@@ -383,3 +385,47 @@ class CrossEncoderSupportChecker:
             float(p[self.entailment]) if texts else 0.0
             for p, texts in zip(probabilities, evidence, strict=True)
         ]
+
+
+JUDGE_EVIDENCE_SENTENCES = 12
+"""Evidence sentences (those sharing most content words with the claim) a judge reads per claim."""
+
+JUDGE_SYSTEM = (
+    "You check statements against evidence. A statement is supported only if the evidence states all of "
+    "it; a statement that adds, changes or contradicts anything is not supported. Reply Yes or No."
+)
+
+
+class JudgeSupportChecker:
+    """The generator as a judge: support is its probability of replying "Yes" rather than "No" when asked
+    whether the evidence states the claim, read from its token probabilities (no text is generated).
+
+    Slower than the evidence checker (one prompt prefill per claim) but it reads the evidence, so it can
+    see a claim that shares the evidence's words yet says something else.
+    """
+
+    name = "judge"
+
+    def __init__(self, generator: ContinuationScorer) -> None:
+        self.generator = generator
+
+    def score(self, claims: Sequence[str], evidence: Sequence[Sequence[str]]) -> list[float]:
+        return [
+            self._score(claim, texts) if texts else 0.0 for claim, texts in zip(claims, evidence, strict=True)
+        ]
+
+    def _score(self, claim: str, texts: Sequence[str]) -> float:
+        sentences = [s.strip() for t in texts for s in _SENTENCE.split(" ".join(t.split())) if s.strip()]
+        if len(sentences) > JUDGE_EVIDENCE_SENTENCES:
+            sentences = _overlapping(claim, sentences, JUDGE_EVIDENCE_SENTENCES)
+        messages = [
+            {"role": "system", "content": JUDGE_SYSTEM},
+            {
+                "role": "user",
+                "content": f"Evidence:\n{' '.join(sentences)}\n\nStatement: {claim.strip()}\n\n"
+                "Does the evidence state everything the statement says? Reply Yes or No.",
+            },
+        ]
+        yes = self.generator.continuation_logprob(messages, "Yes", 1)
+        no = self.generator.continuation_logprob(messages, "No", 1)
+        return float(1.0 / (1.0 + math.exp(no - yes)))

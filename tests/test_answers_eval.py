@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.evaluation.answers import calibrate, exact_match, score_mode, token_f1
+from rag.evaluation.answers import calibrate, exact_match, resupport, score_mode, token_f1
 
 SQUAD2 = (
     Path(__file__).resolve().parents[1].parent
@@ -103,3 +103,41 @@ def test_small_real_run_scores_non_trivially(tmp_path: Path) -> None:
     assert generative["gold_cited_rate"] >= 50
     assert strict["abstain_rate_unanswerable"] >= generative["abstain_rate_unanswerable"]
     assert results["modes"]["extractive"]["answered_rate"] >= 50
+
+
+def test_refusal_threshold_abstains_on_recorded_doubt() -> None:
+    doubtful = [dict(r, generative=dict(r["generative"], refusal=0.3)) for r in RECORDS[:3]]
+    assert score_mode(doubtful, "generative", gate=-1.0, threshold=0.5, refusal=1.0)["answered_rate"] == 100.0
+    refused = score_mode(doubtful, "generative", gate=-1.0, threshold=0.5, refusal=0.25)
+    assert refused["answered_rate"] == 0.0 and refused["abstain_rate_unanswerable"] == 100.0
+    assert (
+        score_mode(doubtful, "extractive", gate=-1.0, threshold=0.5, refusal=0.25)["answered_rate"] == 100.0
+    )
+
+
+class WordChecker:
+    """Support 1 when every word of the claim is in the evidence."""
+
+    name = "words"
+
+    def score(self, claims, evidence) -> list[float]:
+        return [
+            float(bool(texts) and set(c.lower().strip(".?").split()) <= set(" ".join(texts).lower().split()))
+            for c, texts in zip(claims, evidence, strict=True)
+        ]
+
+
+def test_resupport_scores_stored_sentences_again_with_their_question() -> None:
+    corpus = {
+        "p1": ("t", "erebus was climbed in 1908"),
+        "p2": ("t", "it lies in antarctica"),
+        "p9": ("t", "x"),
+    }
+    records = [dict(r, question="erebus climbed") for r in RECORDS[:2]]
+    again = resupport(records, corpus, WordChecker(), short_answers=True)
+    first, second = (r["generative"]["sentences"][0] for r in again)
+    assert first["support"] == 1.0  # "erebus climbed 1908" all in p1
+    assert second["support"] == 0.0  # "erebus climbed in antarctica": p2 lacks "erebus"
+    assert second["alone"] == [0.0, 0.0] and len(second["without"]) == 2
+    assert again[0]["extractive"]["sentences"][0]["support"] == 1.0  # read without the question
+    assert records[0]["generative"]["sentences"][0]["support"] == 0.9  # the input is left as it was

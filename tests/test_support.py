@@ -119,3 +119,25 @@ def test_cross_validated_auc_scores_held_out_folds() -> None:
     informative = labels[:, None] + rng.normal(0, 0.3, (100, 1))
     assert cross_validated_auc(informative, labels) > 0.95
     assert 0.3 < cross_validated_auc(rng.normal(size=(100, 1)), labels) < 0.7
+
+
+@pytest.mark.slow
+def test_the_generator_judges_support_from_its_yes_no_probabilities() -> None:
+    from rag.config import Settings
+    from rag.generation import build_generator
+    from rag.support import JudgeSupportChecker
+
+    judge = JudgeSupportChecker(build_generator(Settings()))
+    evidence = ["The Skerry lighthouse was automated in 1987. Ferries run twice a day in summer."]
+    supported, changed, unrelated, empty = judge.score(
+        [
+            "The Skerry lighthouse was automated in 1987.",
+            "The Skerry lighthouse was automated in 1954.",
+            "The island has a famous bakery.",
+            "The lighthouse was automated.",
+        ],
+        [evidence, evidence, evidence, []],
+    )
+    assert supported > 0.5 > max(changed, unrelated)
+    assert empty == 0.0
+    assert judge.name == "judge"

@@ -120,13 +120,7 @@ def _record(answer: Answer, checker: Any, context: str | None = None) -> dict[st
     sentences = []
     for s in answer.sentences:
         texts = {n: passages[n - 1].chunk.text for n in s.citations}
-        claim = claim_of(s.text, context)
-        alone = checker.score([claim] * len(texts), [[t] for t in texts.values()]) if len(texts) > 1 else []
-        without = (
-            checker.score([claim] * len(texts), [[t for m, t in texts.items() if m != n] for n in texts])
-            if len(texts) > 1
-            else []
-        )
+        alone, without = _precision_scores(claim_of(s.text, context), texts, checker)
         sentences.append(
             {
                 "text": s.text,
@@ -144,6 +138,42 @@ def _record(answer: Answer, checker: Any, context: str | None = None) -> dict[st
         "seconds": answer.timings.get("total_seconds", 0.0),
         "refusal": answer.refusal_probability,
     }
+
+
+def _precision_scores(claim: str, texts: dict[Any, str], checker: Any) -> tuple[list[float], list[float]]:
+    """Support of the claim by each cited text alone, and by the others without it (two or more cited)."""
+    if len(texts) < 2:
+        return [], []
+    alone = checker.score([claim] * len(texts), [[t] for t in texts.values()])
+    without = checker.score([claim] * len(texts), [[t for d, t in texts.items() if d != n] for n in texts])
+    return alone, without
+
+
+def resupport(
+    records: list[dict[str, Any]],
+    corpus: dict[str, tuple[str, str]],
+    checker: Any,
+    *,
+    short_answers: bool,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> list[dict[str, Any]]:
+    """The records with every sentence's support scored again by `checker` against the paragraphs it cites:
+    checkers compared on the very same answers, without generating again. Generative claims are read with
+    their question when the run used short answers, as the run checked them."""
+    rescored = []
+    for i, record in enumerate(records, start=1):
+        record = json.loads(json.dumps(record))
+        for source in ("generative", "extractive"):
+            context = record["question"] if short_answers and source == "generative" else None
+            for sentence in record.get(source, {}).get("sentences", []):
+                texts = {d: corpus[d][1] for d in sentence["citations"] if d in corpus}
+                claim = claim_of(sentence["text"], context)
+                sentence["support"] = checker.score([claim], [list(texts.values())])[0] if texts else 0.0
+                sentence["alone"], sentence["without"] = _precision_scores(claim, texts, checker)
+        rescored.append(record)
+        if i % 10 == 0 or i == len(records):
+            progress(f"re-scored support of {i}/{len(records)} records")
+    return rescored
 
 
 def collect_records(
