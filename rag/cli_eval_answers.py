@@ -49,8 +49,8 @@ def answers(
         bool,
         typer.Option(
             "--resupport",
-            help="With --rescore: score the stored sentences' support again with the configured checker "
-            "(e.g. RAG_SUPPORT_CHECKER=judge) and write the new records.",
+            help="With --rescore: score the stored generative answers' support again with the configured "
+            "checker (e.g. RAG_SUPPORT_CHECKER=judge) and write the new records.",
         ),
     ] = False,
 ) -> None:

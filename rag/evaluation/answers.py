@@ -157,15 +157,15 @@ def resupport(
     short_answers: bool,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> list[dict[str, Any]]:
-    """The records with every sentence's support scored again by `checker` against the paragraphs it cites:
-    checkers compared on the very same answers, without generating again. Generative claims are read with
-    their question when the run used short answers, as the run checked them."""
+    """The records with the generative answer's sentences scored again by `checker` against the paragraphs
+    they cite: checkers compared on the very same answers, without generating again (extractive answers
+    keep their scores). Claims are read with their question when the run used short answers, as it did."""
     rescored = []
     for i, record in enumerate(records, start=1):
         record = json.loads(json.dumps(record))
-        for source in ("generative", "extractive"):
-            context = record["question"] if short_answers and source == "generative" else None
-            for sentence in record.get(source, {}).get("sentences", []):
+        if "generative" in record:
+            context = record["question"] if short_answers else None
+            for sentence in record["generative"]["sentences"]:
                 texts = {d: corpus[d][1] for d in sentence["citations"] if d in corpus}
                 claim = claim_of(sentence["text"], context)
                 sentence["support"] = checker.score([claim], [list(texts.values())])[0] if texts else 0.0
