@@ -170,17 +170,20 @@ def calibrate(
         )
     chosen = choose(rows, min_answered, mode, _settings().support_threshold)
     existing = json.loads(output.read_text(encoding="utf-8")) if output.exists() else {}
-    existing["answers"] = {
+    existing.pop("answers", None)  # the single entry of earlier versions
+    key = f"answers_{mode}"
+    existing[key] = {
         **chosen,
         "data": run.get("dataset"),
         "articles": run.get("articles"),
         "questions": len(rows),
+        "support_checker": run.get("support_checker"),
         "records": str(records),
         "command": _command(),
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(existing, indent=2) + "\n", encoding="utf-8")
-    out.print_json(json.dumps(existing["answers"]))
+    out.print_json(json.dumps(existing[key]))
 
 
 @eval_app.command("support")
