@@ -33,7 +33,7 @@ from rag.grounding import (
     NO_ANSWER,
     answer_citations,
     answer_sentences,
-    attribute_uncited,
+    attribute_citations,
     build_messages,
     check_sentences,
     citations_for,
@@ -452,7 +452,7 @@ class Assistant:
         if mode != "off":
             checking = time.perf_counter()
             context = self.claim_context(question, extractive)
-            sentences = attribute_uncited(
+            sentences = attribute_citations(
                 sentences, passages, self.support_checker, self.settings.attribution_min_support, context
             )
             sentences = check_sentences(

@@ -126,8 +126,9 @@ class Settings(BaseSettings):
         0.6,
         ge=0.0,
         le=1.0,
-        description="A sentence the model left uncited gets the passage that supports it best when the "
-        "support checker scores it at least this (marked `attributed`); 1 turns attribution off.",
+        description="A sentence the model left uncited, or cited with passages that do not support it, "
+        "gets the passage that supports it best when the support checker scores it at least this (added, "
+        "marked `attributed`); 1 turns attribution off.",
     )
     refusal_threshold: float = Field(
         1.0,

@@ -206,26 +206,36 @@ def check_sentences(
     return checked
 
 
-def attribute_uncited(
+def attribute_citations(
     sentences: list[AnswerSentence],
     passages: list[Passage],
     checker: SupportChecker,
     min_support: float,
     question: str | None = None,
 ) -> list[AnswerSentence]:
-    """Give each sentence the model left uncited the passage that supports it best, when that passage
-    scores at least `min_support`; such citations are marked `attributed`, never passed off as the model's."""
+    """Give each sentence the model left uncited, or cited with passages that do not support it (below
+    `min_support`), the passage that supports it best, when that passage scores at least `min_support`
+    (and better than the cited ones). Such sentences are marked `attributed`: the added citation is
+    rag's, never passed off as the model's, and the model's own citations stay."""
+    valid = [i for i, s in enumerate(sentences) if s.citations and not s.invalid_citations]
+    cited_support = checker.score(
+        [claim_of(sentences[i].text, question) for i in valid],
+        [[passages[n - 1].chunk.text for n in sentences[i].citations] for i in valid],
+    )
+    weak = {i: score for i, score in zip(valid, cited_support, strict=True) if score < min_support}
     uncited = [i for i, s in enumerate(sentences) if not s.citations and not s.invalid_citations]
-    if not uncited or not passages:
+    candidates = uncited + list(weak)
+    if not candidates or not passages:
         return sentences
-    claims = [claim_of(sentences[i].text, question) for i in uncited for _ in passages]
-    scores = checker.score(claims, [[p.chunk.text] for _ in uncited for p in passages])
+    claims = [claim_of(sentences[i].text, question) for i in candidates for _ in passages]
+    scores = checker.score(claims, [[p.chunk.text] for _ in candidates for p in passages])
     result = list(sentences)
-    for row, i in enumerate(uncited):
+    for row, i in enumerate(candidates):
         row_scores = scores[row * len(passages) : (row + 1) * len(passages)]
         best = max(range(len(passages)), key=lambda j: row_scores[j])
-        if row_scores[best] >= min_support:
-            result[i] = replace(sentences[i], citations=(best + 1,), attributed=True)
+        better = row_scores[best] >= min_support and row_scores[best] > weak.get(i, -1.0)
+        if better and best + 1 not in sentences[i].citations:
+            result[i] = replace(sentences[i], citations=(*sentences[i].citations, best + 1), attributed=True)
     return result
 
 

@@ -10,7 +10,7 @@ from rag.grounding import (
     NO_ANSWER,
     answer_citations,
     answer_sentences,
-    attribute_uncited,
+    attribute_citations,
     build_messages,
     check_sentences,
     cited_numbers,
@@ -108,7 +108,7 @@ def test_short_style_changes_instruction_and_demonstration() -> None:
 def test_uncited_sentences_get_the_best_supporting_passage_marked_attributed() -> None:
     passages = [passage("ferries run daily in summer"), passage("boats sink in storms")]
     text = "Ferries run daily [1]. Boats sink. Whales sing."
-    sentences = attribute_uncited(answer_sentences(text, 2), passages, KeywordChecker(), min_support=0.5)
+    sentences = attribute_citations(answer_sentences(text, 2), passages, KeywordChecker(), min_support=0.5)
     assert [(s.citations, s.attributed) for s in sentences] == [((1,), False), ((2,), True), ((), False)]
     checked = check_sentences(sentences, passages, KeywordChecker(), threshold=0.5)
     assert [s.supported for s in checked] == [True, True, False]
@@ -123,9 +123,18 @@ def test_short_answers_are_checked_with_their_question() -> None:
     # "In storms" is supported by the first passage alone, but with its question only by the second.
     passages = [passage("storms rage in winter"), passage("boats sink in storms")]
     sentences = answer_sentences("In storms.", 2)
-    assert attribute_uncited(sentences, passages, KeywordChecker(), min_support=0.5)[0].citations == (1,)
-    asked = attribute_uncited(sentences, passages, KeywordChecker(), min_support=0.5, question="Boats sink")
+    assert attribute_citations(sentences, passages, KeywordChecker(), min_support=0.5)[0].citations == (1,)
+    asked = attribute_citations(sentences, passages, KeywordChecker(), min_support=0.5, question="Boats sink")
     assert asked[0].citations == (2,)
     wrong = answer_sentences("In storms [1].", 2)
     assert check_sentences(wrong, passages, KeywordChecker(), 0.5)[0].supported
     assert not check_sentences(wrong, passages, KeywordChecker(), 0.5, question="Boats sink")[0].supported
+
+
+def test_a_sentence_citing_the_wrong_passage_gets_the_right_one_added() -> None:
+    passages = [passage("ferries run daily in summer"), passage("boats sink in storms")]
+    sentences = answer_sentences("Boats sink [1]. Ferries run daily [1]. Whales sing [2].", 2)
+    repaired = attribute_citations(sentences, passages, KeywordChecker(), min_support=0.5)
+    assert [(s.citations, s.attributed) for s in repaired] == [((1, 2), True), ((1,), False), ((2,), False)]
+    checked = check_sentences(repaired, passages, KeywordChecker(), threshold=0.5)
+    assert [s.supported for s in checked] == [True, True, False]
