@@ -452,12 +452,12 @@ class Assistant:
         if mode != "off":
             checking = time.perf_counter()
             context = self.claim_context(question, extractive)
+            checker, threshold = self.support_checker, self.settings.support_threshold
+            sentences = check_sentences(sentences, passages, checker, threshold, context)
             sentences = attribute_citations(
-                sentences, passages, self.support_checker, self.settings.attribution_min_support, context
+                sentences, passages, checker, self.settings.attribution_min_support, context
             )
-            sentences = check_sentences(
-                sentences, passages, self.support_checker, self.settings.support_threshold, context
-            )
+            sentences = check_sentences(sentences, passages, checker, threshold, context)  # attributed ones
             timings["support_seconds"] = time.perf_counter() - checking
         if mode == "strict":
             sentences = [s for s in sentences if s.supported]

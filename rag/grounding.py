@@ -191,8 +191,9 @@ def check_sentences(
     question: str | None = None,
 ) -> list[AnswerSentence]:
     """Score every sentence against the passages it cites; uncited sentences, or ones citing a passage that
-    was not given, are unsupported whatever their wording. With `question`, claims are read with it."""
-    cited = [s for s in sentences if s.citations]
+    was not given, are unsupported whatever their wording. With `question`, claims are read with it.
+    Sentences already scored keep their support (only the threshold is applied again)."""
+    cited = [s for s in sentences if s.citations and s.support is None]
     scores = checker.score(
         [claim_of(s.text, question) for s in cited],
         [[passages[n - 1].chunk.text for n in s.citations] for s in cited],
@@ -200,7 +201,7 @@ def check_sentences(
     by_sentence = dict(zip((id(s) for s in cited), scores, strict=True))
     checked = []
     for sentence in sentences:
-        support = by_sentence.get(id(sentence), 0.0)
+        support = by_sentence.get(id(sentence), sentence.support or 0.0)
         supported = bool(sentence.citations) and not sentence.invalid_citations and support >= threshold
         checked.append(replace(sentence, supported=supported, support=support))
     return checked
@@ -218,11 +219,13 @@ def attribute_citations(
     (and better than the cited ones). Such sentences are marked `attributed`: the added citation is
     rag's, never passed off as the model's, and the model's own citations stay."""
     valid = [i for i, s in enumerate(sentences) if s.citations and not s.invalid_citations]
-    cited_support = checker.score(
-        [claim_of(sentences[i].text, question) for i in valid],
-        [[passages[n - 1].chunk.text for n in sentences[i].citations] for i in valid],
+    unscored = [i for i in valid if sentences[i].support is None]
+    scored = checker.score(
+        [claim_of(sentences[i].text, question) for i in unscored],
+        [[passages[n - 1].chunk.text for n in sentences[i].citations] for i in unscored],
     )
-    weak = {i: score for i, score in zip(valid, cited_support, strict=True) if score < min_support}
+    cited_support = {i: sentences[i].support or 0.0 for i in valid} | dict(zip(unscored, scored, strict=True))
+    weak = {i: score for i, score in cited_support.items() if score < min_support}
     uncited = [i for i, s in enumerate(sentences) if not s.citations and not s.invalid_citations]
     candidates = uncited + list(weak)
     if not candidates or not passages:
@@ -235,7 +238,8 @@ def attribute_citations(
         best = max(range(len(passages)), key=lambda j: row_scores[j])
         better = row_scores[best] >= min_support and row_scores[best] > weak.get(i, -1.0)
         if better and best + 1 not in sentences[i].citations:
-            result[i] = replace(sentences[i], citations=(*sentences[i].citations, best + 1), attributed=True)
+            added = (*sentences[i].citations, best + 1)
+            result[i] = replace(sentences[i], citations=added, attributed=True, supported=None, support=None)
     return result
 
 

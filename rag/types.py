@@ -104,7 +104,8 @@ class AnswerSentence:
     """One sentence of an answer, the source numbers it cites, and how well they support it.
 
     `invalid_citations` are numbers of sources never given to the model. `attributed`: the model left
-    the sentence uncited and the support checker gave it the passage that supports it best.
+    the sentence uncited, or cited passages that do not support it, and the support checker added the
+    passage that supports it best.
     `supported` and `support` (0..1) stay None until a `SupportChecker` has scored the sentence
     (grounding mode `off`).
     """

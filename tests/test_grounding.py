@@ -138,3 +138,22 @@ def test_a_sentence_citing_the_wrong_passage_gets_the_right_one_added() -> None:
     assert [(s.citations, s.attributed) for s in repaired] == [((1, 2), True), ((1,), False), ((2,), False)]
     checked = check_sentences(repaired, passages, KeywordChecker(), threshold=0.5)
     assert [s.supported for s in checked] == [True, True, False]
+
+
+def test_sentences_already_scored_are_not_scored_again() -> None:
+    class Counting(KeywordChecker):
+        claims: list[str] = []
+
+        def score(self, claims: Sequence[str], evidence: Sequence[Sequence[str]]) -> list[float]:
+            self.claims.extend(claims)
+            return super().score(claims, evidence)
+
+    checker = Counting()
+    passages = [passage("ferries run daily in summer"), passage("boats sink in storms")]
+    first = check_sentences(
+        answer_sentences("Ferries run daily [1]. Boats sink [1].", 2), passages, checker, 0.5
+    )
+    repaired = attribute_citations(first, passages, checker, min_support=0.5)
+    checked = check_sentences(repaired, passages, checker, 0.5)
+    assert [s.supported for s in checked] == [True, True]
+    assert checker.claims.count("Ferries run daily.") == 1  # scored once, then kept
