@@ -81,7 +81,7 @@ function renderAnswer(turn, data) {
       for (const n of sentence.citations || []) if (!shown.has(n)) span.append(citeButton(n, byNumber.get(n)));
       if (sentence.attributed) {
         span.classList.add("attributed");
-        span.title = "The model left this sentence uncited; the support checker added the citation";
+        span.title = "The support checker added a citation: the model left this sentence uncited, or cited a passage that does not support it";
       }
       if (sentence.supported === false) {
         span.classList.add("unsupported");
