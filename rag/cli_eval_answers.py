@@ -70,13 +70,13 @@ def answers(
             json.loads(line) for line in rescore.read_text(encoding="utf-8").splitlines() if line.strip()
         ]
         meta = {"dataset": data.name, "articles": articles, "limit": limit, "rescored": str(rescore)}
+        settings = _settings()
         checker_name = "as recorded"
         if resupport:
             from rag.cli import _assistant
             from rag.evaluation.answers import load_squad_questions
             from rag.evaluation.answers import resupport as score_again
 
-            settings = _settings()
             dataset, _ = load_squad_questions(data, articles)
             checker = _assistant(settings).support_checker
             records = score_again(
@@ -87,7 +87,7 @@ def answers(
                 progress=lambda m: err.print(m, highlight=False),
             )
             checker_name = checker.name
-        results = results_for(records, _settings(), chosen, meta, checker_name)
+        results = results_for(records, settings, chosen, meta, checker_name)
         written = write_answer_report(results, records, out_dir, _command())
         _print_modes(results)
         err.print("wrote " + ", ".join(str(p) for p in written), highlight=False)

@@ -416,8 +416,7 @@ class JudgeSupportChecker:
 
     def _score(self, claim: str, texts: Sequence[str]) -> float:
         sentences = [s.strip() for t in texts for s in _SENTENCE.split(" ".join(t.split())) if s.strip()]
-        if len(sentences) > JUDGE_EVIDENCE_SENTENCES:
-            sentences = _overlapping(claim, sentences, JUDGE_EVIDENCE_SENTENCES)
+        sentences = _overlapping(claim, sentences, JUDGE_EVIDENCE_SENTENCES)
         messages = [
             {"role": "system", "content": JUDGE_SYSTEM},
             {

@@ -71,6 +71,12 @@ class LlamaCppGenerator:
         """Tokens of `messages` once rendered with the chat template, the generation prompt included."""
         return len(self._prompt_ids(messages))
 
+    def _too_long(self, prompt_tokens: int) -> InvalidInputError:
+        return InvalidInputError(
+            f"The prompt takes {prompt_tokens} tokens, more than the model's context window of "
+            f"{self.context_tokens}: raise `context_tokens` or give the model fewer passages (`top_k`)."
+        )
+
     def _prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
         rendered = self._formatter(messages=messages)
         return self._llama.tokenize(
@@ -88,24 +94,18 @@ class LlamaCppGenerator:
         prompt = self._prompt_ids(messages)
         wanted = self._llama.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)[:max_tokens]
         if len(prompt) + len(wanted) > self.context_tokens:
-            raise InvalidInputError(
-                f"The prompt takes {len(prompt)} tokens, more than the model's context window of "
-                f"{self.context_tokens}: raise `context_tokens` or give the model fewer passages (`top_k`)."
-            )
+            raise self._too_long(len(prompt))
         with self._lock:
             llama = self._llama
-            cached = 0
-            for old, new in zip(llama.input_ids[: llama.n_tokens].tolist(), prompt[:-1]):
-                if old != new:
-                    break
-                cached += 1
-            llama.n_tokens = cached  # eval() drops the cache from here on and recomputes the rest
-            llama.eval(prompt[cached:])
+            # eval() drops the cache from n_tokens on: keep the shared prefix, recompute the rest.
+            llama.n_tokens = Llama.longest_token_prefix(
+                llama.input_ids[: llama.n_tokens].tolist(), prompt[:-1]
+            )
+            llama.eval(prompt[llama.n_tokens :])
             total = 0.0
             for i, token in enumerate(wanted):
                 logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
-                shifted = logits.astype(np.float64) - float(logits.max())
-                total += float(shifted[token] - np.log(np.exp(shifted).sum()))
+                total += float(Llama.logits_to_logprobs(logits)[token])
                 if i + 1 < len(wanted):
                     llama.eval([token])
             return total
@@ -117,10 +117,7 @@ class LlamaCppGenerator:
         stats = GenerationStats(prompt_tokens=self.prompt_tokens(messages))
         room = self.context_tokens - stats.prompt_tokens
         if room < 1:
-            raise InvalidInputError(
-                f"The prompt takes {stats.prompt_tokens} tokens, more than the model's context window of "
-                f"{self.context_tokens}: raise `context_tokens` or give the model fewer passages (`top_k`)."
-            )
+            raise self._too_long(stats.prompt_tokens)
         return GenerationStream(self._pieces(messages, min(max_tokens, room), temperature, stats), stats)
 
     def _pieces(
