@@ -53,6 +53,7 @@ from rag.support import (
     SupportChecker,
 )
 from rag.types import Answer, Chunk, Document, FileFailure, IngestReport, Passage
+from rag.verifier import VerifierSupportChecker
 
 log = logging.getLogger("rag")
 
@@ -148,6 +149,8 @@ class Assistant:
                     "set support_checker to 'evidence'."
                 )
             return JudgeSupportChecker(self.generator)
+        if self.settings.support_checker == "verifier":
+            return VerifierSupportChecker()
         return EvidenceSupportChecker(self.embedder)
 
     @cached_property
