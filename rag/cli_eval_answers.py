@@ -249,7 +249,7 @@ def train_verifier(
     frozen_layers: Annotated[
         int, typer.Option("--frozen-layers", min=0, max=5, help="Lowest MiniLM layers kept as packaged.")
     ] = 2,
-    learning_rate: Annotated[float, typer.Option("--learning-rate", help="AdamW peak learning rate.")] = 1e-4,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", help="AdamW peak learning rate.")] = 5e-5,
     limit: Annotated[
         int | None, typer.Option("--limit", help="Only the first N pairs (a smoke run).")
     ] = None,

@@ -159,7 +159,7 @@ def train_verifier(
     *,
     epochs: int = 2,
     batch_size: int = 16,
-    learning_rate: float = 1e-4,
+    learning_rate: float = 5e-5,
     frozen_layers: int = 2,
     seed: int = 0,
     limit: int | None = None,
@@ -207,7 +207,7 @@ def train_verifier(
         with torch.inference_mode():
             for source, pairs in held.items():
                 logits = [
-                    model(**encode(pairs[i : i + 32])).numpy()
+                    model(**encode(pairs[i : i + 32])).logits.squeeze(-1).numpy()
                     for i in range(0, len(pairs), 32)
                 ]
                 labels = np.asarray([p.label for p in pairs])
@@ -228,7 +228,7 @@ def train_verifier(
         total = 0.0
         for b, batch in enumerate(batches):
             pairs = [train[i] for i in batch]
-            logits = model(**encode(pairs))
+            logits = model(**encode(pairs)).logits.squeeze(-1)
             target = torch.tensor([float(p.label) for p in pairs])
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
             loss.backward()
@@ -238,8 +238,6 @@ def train_verifier(
             optimizer.zero_grad()
             total += loss.item()
             step += 1
-            if (b + 1) % 300 == 0:
-                progress(f"epoch {epoch + 1} batch {b + 1}: held-out ROC AUC {validate()}")
             if (b + 1) % 50 == 0:
                 progress(
                     f"epoch {epoch + 1} batch {b + 1}/{len(batches)} loss {total / (b + 1):.4f} "

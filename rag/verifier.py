@@ -65,32 +65,15 @@ def base_model_path() -> str:
 
 
 def build_classifier():  # noqa: ANN201
-    """A fresh classifier on the packaged MiniLM, and its tokenizer: one logit from the mean of the last
-    layer's token vectors (the pooling the base was trained with), read over (claim, evidence) together."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    class MeanPooledClassifier(torch.nn.Module):
-        def __init__(self, path: str) -> None:
-            super().__init__()
-            self.bert = AutoModel.from_pretrained(path, add_pooling_layer=False)
-            self.classifier = torch.nn.Linear(self.bert.config.hidden_size, 1)
-
-        def forward(self, input_ids, attention_mask, token_type_ids=None):  # noqa: ANN001, ANN202
-            hidden = self.bert(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            return self.classifier(pooled).squeeze(-1)
-
+    """A fresh MiniLM sequence classifier (one logit) on the packaged base, and its tokenizer."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     path = base_model_path()
     verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the base's unused pooler is expected: do not report it
+    hf_logging.set_verbosity_error()  # the untrained head is expected: do not warn about it
     try:
-        model = MeanPooledClassifier(path)
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
     finally:
         hf_logging.set_verbosity(verbosity)
     return model, AutoTokenizer.from_pretrained(path)
@@ -146,7 +129,7 @@ class Verifier:
                         padding=True,
                         return_tensors="pt",
                     )
-                    out[chunk] = self.model(**encoded).double().numpy()
+                    out[chunk] = self.model(**encoded).logits.squeeze(-1).double().numpy()
         finally:
             torch.set_num_threads(previous)
         return out
