@@ -53,7 +53,6 @@ from rag.support import (
     SupportChecker,
 )
 from rag.types import Answer, Chunk, Document, FileFailure, IngestReport, Passage
-from rag.verifier import VerifierSupportChecker
 
 log = logging.getLogger("rag")
 
@@ -149,8 +148,6 @@ class Assistant:
                     "set support_checker to 'evidence'."
                 )
             return JudgeSupportChecker(self.generator)
-        if self.settings.support_checker == "verifier":
-            return VerifierSupportChecker()
         return EvidenceSupportChecker(self.embedder)
 
     @cached_property

@@ -229,48 +229,7 @@ def support(
         err.print(f"{name}: {report[name]}", highlight=False)
     report["command"] = _command()
     existing = json.loads(output.read_text(encoding="utf-8")) if output.exists() else {}
-    # The offline default's figures under "support" (its fitted weights live there); others beside them.
-    key = "support" if checker.name in ("evidence", "lexical") else f"support_{checker.name.split(':')[0]}"
-    existing[key] = report
+    existing["support"] = report
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(existing, indent=2) + "\n", encoding="utf-8")
     out.print_json(json.dumps(report))
-
-
-@eval_app.command("train-verifier")
-def train_verifier(
-    datasets: Annotated[
-        Path, typer.Option("--datasets", help="Folder holding the public datasets (development splits only).")
-    ] = Path("../shared/datasets"),
-    output: Annotated[
-        Path, typer.Option("--output", help="Weights file (a .json card is written beside it).")
-    ] = Path("rag/models/verifier.safetensors"),
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the training pairs.")] = 2,
-    frozen_layers: Annotated[
-        int, typer.Option("--frozen-layers", min=0, max=5, help="Lowest MiniLM layers kept as packaged.")
-    ] = 2,
-    learning_rate: Annotated[float, typer.Option("--learning-rate", help="AdamW peak learning rate.")] = 5e-5,
-    limit: Annotated[
-        int | None, typer.Option("--limit", help="Only the first N pairs (a smoke run).")
-    ] = None,
-) -> None:
-    """Train the verifier (support_checker=verifier) on the datasets' development splits; about 25 minutes
-    on 2 CPU cores. Held-out ROC AUCs are printed each epoch and written to the card."""
-    from rag.training import train_verifier as run
-
-    try:
-        card = run(
-            datasets,
-            output,
-            epochs=epochs,
-            frozen_layers=frozen_layers,
-            learning_rate=learning_rate,
-            limit=limit,
-            progress=lambda m: err.print(m, highlight=False),
-        )
-    except (OSError, KeyError, ValueError) as exc:
-        err.print(f"[red]error:[/red] cannot read the training data under {datasets}: {exc}")
-        raise typer.Exit(2) from None
-    card["command"] = _command()
-    output.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    out.print_json(json.dumps(card["history"]))

@@ -111,13 +111,11 @@ class Settings(BaseSettings):
         description="Support check of every answer sentence against the passages it cites: flag marks "
         "unsupported sentences, strict removes them (abstaining when none remain), off skips the check.",
     )
-    support_checker: Literal["evidence", "verifier", "judge"] = Field(
+    support_checker: Literal["evidence", "judge"] = Field(
         "evidence",
         description="The offline support check: evidence (lexical coverage and embedder alignment, ~0.2 s "
-        "a sentence), verifier (the project's MiniLM cross-encoder trained on public development data, "
-        "`rag eval train-verifier`) or judge (the generator asked whether the cited passages state the "
-        "sentence, read from its Yes/No token probabilities; one prompt prefill a sentence). "
-        "`support_model` overrides them.",
+        "a sentence) or judge (the generator asked whether the cited passages state the sentence, read from "
+        "its Yes/No token probabilities; one prompt prefill a sentence). `support_model` overrides both.",
     )
     support_model: str | None = Field(
         None,

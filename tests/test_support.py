@@ -28,17 +28,8 @@ class SentenceVectorsOnly:
         self.embed = embedder.embed
 
 
-@pytest.fixture(scope="session")
-def verifier_checker() -> SupportChecker:
-    from rag.verifier import VerifierSupportChecker
-
-    return VerifierSupportChecker()
-
-
-@pytest.fixture(params=["lexical", "evidence", "sentence-vectors-only", "verifier"])
+@pytest.fixture(params=["lexical", "evidence", "sentence-vectors-only"])
 def checker(request: pytest.FixtureRequest, embedder) -> SupportChecker:
-    if request.param == "verifier":
-        return request.getfixturevalue("verifier_checker")
     chosen = {"lexical": None, "evidence": embedder, "sentence-vectors-only": SentenceVectorsOnly(embedder)}
     return EvidenceSupportChecker(chosen[request.param])
 
