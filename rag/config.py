@@ -123,12 +123,12 @@ class Settings(BaseSettings):
         "checker `support_checker` names.",
     )
     attribution_min_support: float = Field(
-        0.6,
+        0.4,
         ge=0.0,
         le=1.0,
         description="A sentence the model left uncited, or cited with passages that do not support it, "
         "gets the passage that supports it best when the support checker scores it at least this (added, "
-        "marked `attributed`); 1 turns attribution off.",
+        "marked `attributed`); 1 turns attribution off. Calibrated by `evals/calibrate_attribution.py`.",
     )
     refusal_threshold: float = Field(
         1.0,
