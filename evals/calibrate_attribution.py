@@ -59,7 +59,8 @@ def replay(rows: list[tuple[bool, str, list]], threshold: float) -> tuple[int, i
             citations = set(citations)
             if scores:
                 best = max(scores, key=scores.get)
-                if scores[best] >= threshold and scores[best] > support and best not in citations:
+                weak = not citations or support < threshold
+                if weak and scores[best] >= threshold and scores[best] > support and best not in citations:
                     citations.add(best)
                     added += 1
                     not_gold += best != gold
