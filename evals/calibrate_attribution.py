@@ -5,11 +5,11 @@
 
 Reads `rag eval answers` records of development articles (short answers) and the index that run built.
 For every answered sentence it re-runs retrieval (deterministic: the same passages the answer saw) and
-scores the sentence, read with its question, against each passage with the support checker. It then
-replays the attribution rule of `rag.grounding.attribute_citations` for each threshold: a sentence whose
-citations score below the threshold gets the best-scoring passage when that one reaches the threshold
-and beats them. Prints, per threshold, the share of answered answerable questions citing their gold
-paragraph and how many citations were added (and how many of those are not the gold paragraph).
+scores the sentence, read with its question, against each passage with the support checker, once. It
+then runs the product's `rag.grounding.attribute_citations` on those scores for each threshold: a
+sentence whose citations score below the threshold gets the best-scoring passage when that one reaches
+the threshold and beats them. Prints, per threshold, the share of answered answerable questions citing
+their gold paragraph and how many citations were added (and how many of those are not the gold one).
 """
 
 from __future__ import annotations
@@ -50,21 +50,38 @@ def sentence_scores(records: Path, index: Path) -> list[tuple[bool, str, list]]:
     return rows
 
 
+class StoredScores:
+    """A support checker answering from scores computed once: evidence texts are paragraph ids, so the
+    product's own `attribute_citations` can be replayed for every threshold without scoring again."""
+
+    name = "stored"
+
+    def __init__(self, scores: dict[str, float]) -> None:
+        self.scores = scores
+
+    def score(self, claims: list[str], evidence: list[list[str]]) -> list[float]:
+        return [max((self.scores.get(doc, 0.0) for doc in texts), default=0.0) for texts in evidence]
+
+
 def replay(rows: list[tuple[bool, str, list]], threshold: float) -> tuple[int, int, int, int]:
     """Gold cited, answered answerable, citations added, added ones that are not the gold paragraph."""
+    from rag.grounding import attribute_citations
+    from rag.types import AnswerSentence, Chunk, Passage
+
     hits = answered = added = not_gold = 0
     for answerable, gold, sentences in rows:
         cited: set[str] = set()
         for citations, support, scores in sentences:
-            citations = set(citations)
-            if scores:
-                best = max(scores, key=scores.get)
-                weak = not citations or support < threshold
-                if weak and scores[best] >= threshold and scores[best] > support and best not in citations:
-                    citations.add(best)
-                    added += 1
-                    not_gold += best != gold
-            cited |= citations
+            ids = list(scores) + [doc for doc in citations if doc not in scores]
+            passages = [Passage(Chunk(doc, doc, 0, len(doc)), 0.0, doc, doc) for doc in ids]
+            numbers = tuple(ids.index(doc) + 1 for doc in citations)
+            sentence = AnswerSentence("", numbers, support=support if numbers else None)
+            (result,) = attribute_citations([sentence], passages, StoredScores(scores), threshold)
+            if result.citations != numbers:
+                new = ids[result.citations[-1] - 1]
+                added += 1
+                not_gold += new != gold
+            cited |= {ids[n - 1] for n in result.citations}
         if answerable:
             answered += 1
             hits += gold in cited
