@@ -43,6 +43,7 @@ from rag.grounding import (
 from rag.index import FORMAT_VERSION, Index, IndexChange, Manifest, WriteLock, read_current
 from rag.lexical import lexical_text
 from rag.parsers import SUPPORTED_SUFFIXES, parse_file
+from rag.policy import GroundingPolicy
 from rag.retrieval import CrossEncoderReranker, Reranker, RetrievalFilter, Retriever, evidence_score
 from rag.rewriting import standalone_question
 from rag.stores.faiss_store import VectorIndexPolicy
@@ -422,7 +423,7 @@ class Assistant:
         `grounding_mode` and `answer_mode` override the settings for this question."""
         started = time.perf_counter()
         question, k = self._check_question(question, k)
-        mode = grounding_mode or self.settings.grounding_mode
+        policy = GroundingPolicy.from_settings(self.settings, grounding_mode)
         extractive = (answer_mode or self.settings.answer_mode) == "extractive"
         timings: dict[str, float] = {}
         if history and not extractive:
@@ -432,7 +433,7 @@ class Assistant:
         passages = self.retriever().retrieve(question, k)
         retrieved = time.perf_counter()
         timings["retrieval_seconds"] = retrieved - started
-        if not passages or (evidence_score(passages) or 0.0) < self.settings.min_relevance:
+        if policy.gate_abstains(evidence_score(passages)):
             yield self._answer_event(self._abstain(passages, timings, started))
             return
         refusal: float | None = None
@@ -441,7 +442,7 @@ class Assistant:
         else:
             messages = build_messages(question, passages, self.settings.answer_style)
             refusal = self._refusal_probability(messages, timings)
-            if refusal is not None and refusal >= self.settings.refusal_threshold:
+            if policy.refusal_abstains(refusal):
                 yield self._answer_event(self._abstain(passages, timings, started, refusal))
                 return
             text = yield from self._generate(messages, timings, time.perf_counter() - started)
@@ -449,21 +450,22 @@ class Assistant:
             yield self._answer_event(self._abstain(passages, timings, started, refusal))
             return
         sentences = answer_sentences(text, len(passages))
-        if mode != "off":
+        if policy.checks_support:
             checking = time.perf_counter()
             context = self.claim_context(question, extractive)
-            checker, threshold = self.support_checker, self.settings.support_threshold
+            checker, threshold = self.support_checker, policy.support_threshold
             sentences = check_sentences(sentences, passages, checker, threshold, context)
             sentences = attribute_citations(
                 sentences, passages, checker, self.settings.attribution_min_support, context
             )
             sentences = check_sentences(sentences, passages, checker, threshold, context)  # attributed ones
             timings["support_seconds"] = time.perf_counter() - checking
-        if mode == "strict":
-            sentences = [s for s in sentences if s.supported]
-            if not sentences:
+        if policy.mode == "strict":
+            kept = policy.kept(sentences)
+            if kept is None:
                 yield self._answer_event(self._abstain(passages, timings, started))
                 return
+            sentences = kept
             text = join_sentences(sentences)
         timings["total_seconds"] = time.perf_counter() - started
         citations = answer_citations(text, sentences, passages)

@@ -161,7 +161,7 @@ def ask(
     assert answer is not None
     if answer.abstained and not answer.citations:
         if not answer.timings.get("generation_seconds"):
-            out.print(answer.answer, highlight=False, markup=False)
+            out.print(answer.text, highlight=False, markup=False)
         else:
             out.print()
         if answer.passages:

@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from rag.policy import GroundingPolicy
 from rag.types import AnswerSentence, Citation, Passage
 
 if TYPE_CHECKING:
@@ -193,6 +194,7 @@ def check_sentences(
     """Score every sentence against the passages it cites; uncited sentences, or ones citing a passage that
     was not given, are unsupported whatever their wording. With `question`, claims are read with it.
     Sentences already scored keep their support (only the threshold is applied again)."""
+    policy = GroundingPolicy(support_threshold=threshold)
     cited = [s for s in sentences if s.citations and s.support is None]
     scores = checker.score(
         [claim_of(s.text, question) for s in cited],
@@ -202,8 +204,8 @@ def check_sentences(
     checked = []
     for sentence in sentences:
         support = by_sentence.get(id(sentence), sentence.support or 0.0)
-        supported = bool(sentence.citations) and not sentence.invalid_citations and support >= threshold
-        checked.append(replace(sentence, supported=supported, support=support))
+        scored = replace(sentence, support=support)
+        checked.append(replace(scored, supported=policy.is_supported(scored)))
     return checked
 
 

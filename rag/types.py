@@ -134,7 +134,7 @@ class Answer:
     `sentences` hold the per-sentence citations and support checks (empty when abstained).
     """
 
-    answer: str
+    text: str
     abstained: bool
     citations: list[Citation] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -146,7 +146,7 @@ class Answer:
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape shared by `rag ask --json` and `POST /api/answer`."""
         return {
-            "answer": self.answer,
+            "answer": self.text,
             "abstained": self.abstained,
             "citations": [asdict(c) for c in self.citations],
             "timings": {name: round(value, 4) for name, value in self.timings.items()},

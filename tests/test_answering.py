@@ -75,7 +75,7 @@ def test_flag_marks_unsupported_sentences_and_keeps_them(index_dir: Path, embedd
     )
     answer = assistant_with(index_dir, embedder, reply).ask(QUESTION)
     assert [s.supported for s in answer.sentences] == [True, False, False]
-    assert answer.answer == reply and not answer.abstained
+    assert answer.text == reply and not answer.abstained
     assert [c.n for c in answer.citations] == [n]
 
 
@@ -83,7 +83,7 @@ def test_strict_removes_unsupported_sentences(index_dir: Path, embedder) -> None
     n = volcano_number(assistant_with(index_dir, embedder).ask(QUESTION, answer_mode="extractive"))
     reply = f"Mount Erebus was first climbed in 1908 [{n}]. It has a ski resort with twelve lifts [{n}]."
     answer = assistant_with(index_dir, embedder, reply).ask(QUESTION, grounding_mode="strict")
-    assert answer.answer == f"Mount Erebus was first climbed in 1908 [{n}]."
+    assert answer.text == f"Mount Erebus was first climbed in 1908 [{n}]."
     assert all(s.supported for s in answer.sentences)
 
 
@@ -91,7 +91,7 @@ def test_strict_abstains_when_nothing_is_supported(index_dir: Path, embedder) ->
     answer = assistant_with(index_dir, embedder, "Penguins invented the telescope in 1402 [1].").ask(
         QUESTION, grounding_mode="strict"
     )
-    assert answer.abstained and answer.answer == NO_ANSWER and answer.passages
+    assert answer.abstained and answer.text == NO_ANSWER and answer.passages
 
 
 def test_off_skips_the_check(index_dir: Path, embedder) -> None:
@@ -103,7 +103,7 @@ def test_off_skips_the_check(index_dir: Path, embedder) -> None:
 
 def test_the_models_refusal_is_an_abstention(index_dir: Path, embedder) -> None:
     answer = assistant_with(index_dir, embedder, NO_ANSWER).ask(QUESTION)
-    assert answer.abstained and answer.answer == NO_ANSWER and not answer.sentences
+    assert answer.abstained and answer.text == NO_ANSWER and not answer.sentences
 
 
 def test_weak_evidence_abstains_without_the_model(index_dir: Path, embedder) -> None:
@@ -116,7 +116,7 @@ def test_weak_evidence_abstains_without_the_model(index_dir: Path, embedder) -> 
 def test_extractive_mode_needs_no_generator(index_dir: Path, embedder) -> None:
     assistant = assistant_with(index_dir, embedder, answer_mode="extractive")
     answer = assistant.ask(QUESTION)
-    assert "1908" in answer.answer and answer.citations and answer.sentences[0].supported
+    assert "1908" in answer.text and answer.citations and answer.sentences[0].supported
     assert assistant.generator.calls == []
 
 
@@ -125,7 +125,7 @@ def test_stream_sends_tokens_then_one_answer_with_support(index_dir: Path, embed
     events = list(assistant.ask_stream(QUESTION))
     assert [e["type"] for e in events[:-1]] == ["token"] * (len(events) - 1) and len(events) > 2
     final = events[-1]
-    assert final["type"] == "answer" and final["answer_object"].answer == final["answer"]["answer"]
+    assert final["type"] == "answer" and final["answer_object"].text == final["answer"]["answer"]
     assert final["answer"]["sentences"][0]["supported"] in (True, False)
     assert "".join(e["text"] for e in events[:-1]) == final["answer"]["answer"]
 
@@ -179,7 +179,7 @@ def test_refusal_threshold_abstains_on_the_models_own_doubt(
     # Abstaining on the model's doubt costs no generation; answering generates once.
     assert len(generator.calls) == (0 if abstains else 1)
     if abstains:
-        assert answer.answer == NO_ANSWER and answer.passages
+        assert answer.text == NO_ANSWER and answer.passages
 
 
 def test_refusal_probability_is_not_measured_without_a_scoring_backend(index_dir: Path, embedder) -> None:

@@ -48,9 +48,9 @@ def test_answer_cites_the_chunk_that_holds_it(
     assistant: Assistant, question: str, answer: str, document: str
 ):
     result = assistant.ask(question, k=3)
-    assert not result.abstained, result.answer
-    assert answer in result.answer
-    assert result.citations, f"no citation in {result.answer!r}"
+    assert not result.abstained, result.text
+    assert answer in result.text
+    assert result.citations, f"no citation in {result.text!r}"
     cited = [c for c in result.citations if Path(c.document).name == document]
     assert cited, f"cited {[c.document for c in result.citations]}, expected {document}"
     source = assistant.document(cited[0].document)

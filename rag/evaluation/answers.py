@@ -24,6 +24,7 @@ from rag.config import Settings
 from rag.evaluation.retrieval import RetrievalDataset, build_index, parse_articles
 from rag.grounding import claim_of, strip_citations
 from rag.metrics import percentile
+from rag.policy import GroundingPolicy
 from rag.retrieval import evidence_score
 from rag.types import Answer
 
@@ -132,7 +133,7 @@ def _record(answer: Answer, checker: Any, context: str | None = None) -> dict[st
             }
         )
     return {
-        "text": answer.answer,
+        "text": answer.text,
         "abstained": answer.abstained,
         "sentences": sentences,
         "seconds": answer.timings.get("total_seconds", 0.0),
@@ -211,19 +212,45 @@ def collect_records(
     return records
 
 
+def _policy(mode: str, gate: float, threshold: float, refusal: float = 1.0) -> GroundingPolicy:
+    """The product's grounding policy as a benchmark mode runs it (extractive answers flag, never strip)."""
+    return GroundingPolicy(
+        mode="strict" if mode == "strict" else "flag",
+        min_relevance=gate,
+        refusal_threshold=refusal,
+        support_threshold=threshold,
+    )
+
+
+@dataclass(frozen=True)
+class _StoredSentence:
+    """A stored sentence record as the policy reads it."""
+
+    citations: list[str]
+    invalid_citations: list[int]
+    support: float | None
+
+
+def _sentence_view(sentence: dict[str, Any]) -> _StoredSentence:
+    return _StoredSentence(sentence["citations"], sentence["invalid"], sentence["support"])
+
+
 def _mode_view(
     record: dict[str, Any], mode: str, gate: float, threshold: float, refusal: float = 1.0
 ) -> dict[str, Any]:
     """The answer a mode gives for one record under the gate, support and refusal thresholds."""
+    policy = _policy(mode, gate, threshold, refusal)
     source = record["extractive" if mode == "extractive" else "generative"]
-    refused = mode != "extractive" and (source.get("refusal") or 0.0) >= refusal
-    if record["evidence"] < gate or source["abstained"] or refused:
-        return {"abstained": True, "text": "", "sentences": [], "seconds": source["seconds"]}
+    refused = mode != "extractive" and policy.refusal_abstains(source.get("refusal"))
+    abstained = {"abstained": True, "text": "", "sentences": [], "seconds": source["seconds"]}
+    if policy.gate_abstains(record["evidence"]) or source["abstained"] or refused:
+        return abstained
     sentences = source["sentences"]
+    kept = policy.kept([_sentence_view(s) for s in sentences])
+    if kept is None:
+        return abstained
     if mode == "strict":
-        sentences = [s for s in sentences if _supported(s, threshold)]
-        if not sentences:
-            return {"abstained": True, "text": "", "sentences": [], "seconds": source["seconds"]}
+        sentences = [s for s in sentences if policy.is_supported(_sentence_view(s))]
         text = " ".join(s["text"] for s in sentences)
     else:
         text = source["text"]
@@ -231,9 +258,7 @@ def _mode_view(
 
 
 def _supported(sentence: dict[str, Any], threshold: float) -> bool:
-    return (
-        bool(sentence["citations"]) and not sentence["invalid"] and (sentence["support"] or 0.0) >= threshold
-    )
+    return GroundingPolicy(support_threshold=threshold).is_supported(_sentence_view(sentence))
 
 
 def score_mode(
