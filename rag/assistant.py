@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Generator as Generator_
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.catalog import DocumentSummary, FileRecord
+from rag.catalog import DocumentSummary
 from rag.chunking import Chunker
 from rag.config import AnswerMode, GroundingMode, Settings
 from rag.embeddings import Embedder, SentenceTransformerEmbedder
@@ -25,7 +22,6 @@ from rag.errors import (
     IndexMissingError,
     InvalidInputError,
     ModelUnavailableError,
-    ParseError,
 )
 from rag.extractive import extract_answer
 from rag.generation import ContinuationScorer, Generator, build_generator
@@ -40,9 +36,8 @@ from rag.grounding import (
     is_refusal,
     join_sentences,
 )
-from rag.index import FORMAT_VERSION, Index, IndexChange, Manifest, WriteLock, read_current
-from rag.lexical import lexical_text
-from rag.parsers import SUPPORTED_SUFFIXES, parse_file
+from rag.index import Index
+from rag.ingest import Ingestor, ProgressCallback
 from rag.policy import GroundingPolicy
 from rag.retrieval import CrossEncoderReranker, Reranker, RetrievalFilter, Retriever, evidence_score
 from rag.rewriting import standalone_question
@@ -53,56 +48,13 @@ from rag.support import (
     JudgeSupportChecker,
     SupportChecker,
 )
-from rag.types import Answer, Chunk, Document, FileFailure, IngestReport, Passage
+from rag.types import Answer, Document, IngestReport, Passage
 
 log = logging.getLogger("rag")
-
-ProgressCallback = Callable[[str, int], None]
-"""Called with ("files", n) when n more files are handled, ("chunks", n) when n chunks are queued
-for embedding and ("embedded", n) when n more chunks are embedded."""
-
-_FLUSH_CHUNKS = 1024
 
 REFUSAL_PROBE_TOKENS = 4
 """Tokens of the refusal sentence whose probability is read ("The documents do not"): enough to tell it
 from answers that merely start with "The"."""
-
-
-def display_path(path: Path) -> str:
-    """How a file is named in citations: relative to the working folder when inside it."""
-    resolved = path.resolve()
-    try:
-        return str(resolved.relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(resolved)
-
-
-def discover_files(paths: Iterable[Path]) -> tuple[list[Path], list[FileFailure]]:
-    """Files to ingest: named files as given, folders searched for supported, non-hidden files."""
-    found: list[Path] = []
-    failures: list[FileFailure] = []
-    for path in paths:
-        if path.is_dir():
-            for candidate in sorted(path.rglob("*")):
-                relative = candidate.relative_to(path).parts
-                if any(part.startswith(".") for part in relative):
-                    continue
-                if candidate.is_file() and candidate.suffix.lower() in SUPPORTED_SUFFIXES:
-                    found.append(candidate)
-        elif path.is_file():
-            found.append(path)
-        else:
-            failures.append(FileFailure(str(path), "no such file or folder"))
-    return found, failures
-
-
-@dataclass
-class _PendingFile:
-    record: FileRecord
-    display: str
-    documents: list[Document]
-    chunks: list[Chunk] = field(default_factory=list)
-    replaced: bool = False
 
 
 class Assistant:
@@ -191,14 +143,14 @@ class Assistant:
                 )
             return self._index
 
-    def _new_manifest(self) -> Manifest:
-        return Manifest(
-            format_version=FORMAT_VERSION,
-            embedder=self.embedder.name,
-            dimension=self.embedder.dimension,
-            chunk_tokens=self.settings.chunk_tokens,
-            chunk_overlap=self.settings.chunk_overlap,
-            embed_titles=self.settings.embed_titles,
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        return Ingestor(
+            self.settings,
+            embedder=self.embedder,
+            chunker=self.chunker,
+            vector_policy=self.vector_policy,
+            live_index=self.index,
         )
 
     # Ingest
@@ -207,136 +159,9 @@ class Assistant:
     ) -> IngestReport:
         """Index files and folders: skip unchanged files, replace changed ones, optionally prune vanished.
 
-        Files that cannot be read are reported in `failed`; all others are indexed. The change is
-        committed atomically at the end: a crash leaves the previous index.
+        Files that cannot be read are reported in `failed`; the change is committed atomically at the end.
         """
-        started = time.perf_counter()
-        notify = progress or (lambda _kind, _n: None)
-        roots = [Path(p) for p in paths]
-        files, failures = discover_files(roots)
-        report = IngestReport(failed=failures)
-        with WriteLock(self.index_dir):
-            base = None
-            if read_current(self.index_dir) is not None:
-                base = self.index()
-                change = base.begin(self.vector_policy)
-            else:
-                change = IndexChange(self.index_dir, None, self._new_manifest(), self.vector_policy)
-            try:
-                self._ingest_into(change, files, report, notify)
-                if prune:
-                    self._prune(change, report, roots)
-                if base is not None and not (report.added or report.updated or report.removed):
-                    change.abort()
-                else:
-                    change.commit()
-            except BaseException:
-                change.abort()
-                raise
-        report.seconds = time.perf_counter() - started
-        return report
-
-    def _ingest_into(
-        self, change: IndexChange, files: list[Path], report: IngestReport, notify: ProgressCallback
-    ) -> None:
-        max_bytes = int(self.settings.max_file_mb * 2**20)
-        pending: list[_PendingFile] = []
-        queued = 0
-        claimed: dict[str, str] = {}
-        for path in files:
-            pending_file = self._read_file(change, path, max_bytes, report, claimed)
-            notify("files", 1)
-            if pending_file is None:
-                continue
-            pending_file.chunks = [c for d in pending_file.documents for c in self.chunker.chunk(d)]
-            pending.append(pending_file)
-            queued += len(pending_file.chunks)
-            notify("chunks", len(pending_file.chunks))
-            if queued >= _FLUSH_CHUNKS:
-                self._apply(change, pending, report, notify)
-                pending, queued = [], 0
-        self._apply(change, pending, report, notify)
-
-    def _read_file(
-        self, change: IndexChange, path: Path, max_bytes: int, report: IngestReport, claimed: dict[str, str]
-    ) -> _PendingFile | None:
-        """Parse one file when it is new or changed; record a failure or an unchanged file otherwise."""
-        display = display_path(path)
-        key = str(path.resolve())
-        try:
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise ParseError(
-                    display,
-                    f"file is {size / 2**20:.1f} MiB, larger than the {max_bytes / 2**20:.0f} MiB limit "
-                    "(setting max_file_mb)",
-                )
-            data = path.read_bytes()
-        except ParseError as exc:
-            report.failed.append(FileFailure(display, exc.reason))
-            return None
-        except OSError as exc:
-            report.failed.append(FileFailure(display, f"cannot read: {exc.strerror or exc}"))
-            return None
-        content_hash = hashlib.sha256(data).hexdigest()
-        previous = change.catalog.file(key)
-        if previous is not None and previous.content_hash == content_hash:
-            report.unchanged.append(display)
-            return None
-        try:
-            documents = parse_file(path, source=display, max_bytes=max_bytes)
-        except ParseError as exc:
-            report.failed.append(FileFailure(display, exc.reason))
-            return None
-        for document in documents:
-            owner = claimed.get(document.id) or change.catalog.document_owner(document.id)
-            if owner is not None and owner != key:
-                report.failed.append(
-                    FileFailure(display, f"document id {document.id!r} is already indexed from {owner}")
-                )
-                return None
-        for document in documents:
-            claimed[document.id] = key
-        record = FileRecord(path=key, content_hash=content_hash, size=size, ingested_at=time.time())
-        return _PendingFile(record, display, documents, replaced=previous is not None)
-
-    def _apply(
-        self, change: IndexChange, pending: list[_PendingFile], report: IngestReport, notify: ProgressCallback
-    ) -> None:
-        """Embed the queued chunks and write their files into the change."""
-        titles = {d.id: d.title for p in pending for d in p.documents}
-        texts = [
-            lexical_text(titles[c.doc_id], c.text) if self.settings.embed_titles else c.text
-            for p in pending
-            for c in p.chunks
-        ]
-        vectors = self.embedder.embed(
-            texts, batch_size=self.settings.embed_batch_size, on_batch=lambda n: notify("embedded", n)
-        )
-        offset = 0
-        for item in pending:
-            removed = change.catalog.remove_file(item.record.path)
-            change.vectors.remove(np.asarray(removed, dtype=np.int64))
-            change.catalog.put_file(item.record)
-            for document in item.documents:
-                change.catalog.add_document(document, item.record.path)
-            ids = change.catalog.add_chunks(item.chunks)
-            change.vectors.add(np.asarray(ids, dtype=np.int64), vectors[offset : offset + len(ids)])
-            offset += len(ids)
-            report.chunks_added += len(ids)
-            (report.updated if item.replaced else report.added).append(item.display)
-
-    def _prune(self, change: IndexChange, report: IngestReport, roots: list[Path]) -> None:
-        """Drop indexed files under the ingested paths that no longer exist."""
-        prefixes = [str(root.resolve()) for root in roots]
-        for record in change.catalog.files():
-            under = any(
-                record.path == p or record.path.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes
-            )
-            if under and not os.path.exists(record.path):
-                removed = change.catalog.remove_file(record.path)
-                change.vectors.remove(np.asarray(removed, dtype=np.int64))
-                report.removed.append(display_path(Path(record.path)))
+        return self.ingestor.ingest(paths, prune=prune, progress=progress)
 
     # Documents
     def documents(self) -> list[DocumentSummary]:
@@ -350,29 +175,7 @@ class Assistant:
 
     def remove_documents(self, ids: Iterable[str]) -> list[str]:
         """Remove documents (by id or file path) with every file they came from; returns removed files."""
-        with WriteLock(self.index_dir):
-            base = self.index()
-            change = base.begin(self.vector_policy)
-            removed: list[str] = []
-            try:
-                for doc_id in ids:
-                    owner = change.catalog.document_owner(doc_id) or (
-                        str(Path(doc_id).resolve())
-                        if change.catalog.file(str(Path(doc_id).resolve()))
-                        else None
-                    )
-                    if owner is None:
-                        raise DocumentNotFoundError(
-                            f"No document {doc_id!r} in the index at {self.index_dir}."
-                        )
-                    chunk_ids = change.catalog.remove_file(owner)
-                    change.vectors.remove(np.asarray(chunk_ids, dtype=np.int64))
-                    removed.append(display_path(Path(owner)))
-                change.commit()
-            except BaseException:
-                change.abort()
-                raise
-        return removed
+        return self.ingestor.remove_documents(ids)
 
     # Ask
     def retrieve(

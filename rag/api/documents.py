@@ -11,8 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from rag.api.schemas import DocumentContext, DocumentModel, RemovedResponse
 from rag.api.service import ApiService
 from rag.api.uploads import FileStatus, UploadRejected, save_upload
-from rag.assistant import display_path
 from rag.errors import InvalidInputError
+from rag.ingest import display_path
 
 
 def documents_router(service: ApiService) -> APIRouter:

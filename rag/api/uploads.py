@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, TypeVar
 
-from rag.assistant import Assistant, display_path
+from rag.assistant import Assistant
 from rag.errors import RagError
+from rag.ingest import display_path
 from rag.parsers import SUPPORTED_SUFFIXES
 
 T = TypeVar("T")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rag.errors import UnsupportedFileError
-from rag.parsers.common import read_bytes
+from rag.parsers.common import SourceFile, read_file
 from rag.parsers.docx import parse_docx
 from rag.parsers.html import parse_html
 from rag.parsers.jsonl import parse_jsonl
@@ -15,7 +15,7 @@ from rag.parsers.pdf import parse_pdf
 from rag.parsers.text import parse_text
 from rag.types import Document
 
-Parser = Callable[[bytes, Path, str], list[Document]]
+Parser = Callable[[SourceFile], list[Document]]
 
 PARSERS: dict[str, Parser] = {
     ".txt": parse_text,
@@ -30,30 +30,30 @@ PARSERS: dict[str, Parser] = {
 }
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(PARSERS)
 
-__all__ = ["SUPPORTED_SUFFIXES", "parse_file"]
+__all__ = ["SUPPORTED_SUFFIXES", "SourceFile", "parse", "parse_file", "read_file"]
 
 
 def parse_file(path: Path, *, source: str | None = None, max_bytes: int = 50 * 2**20) -> list[Document]:
-    """Parse one file into documents (many for a JSONL corpus); ParseError says why a file cannot be used."""
+    """Read and parse one file into documents (many for a JSONL corpus); ParseError says why not."""
     path = Path(path)
-    source = str(path) if source is None else source
-    suffix = path.suffix.lower()
-    parser = PARSERS.get(suffix) or _sniff(path)
+    return parse(read_file(path, str(path) if source is None else source, max_bytes))
+
+
+def parse(file: SourceFile) -> list[Document]:
+    """Parse a file already read; the parser is chosen by suffix, else by the first bytes (PDF, Word)."""
+    suffix = file.path.suffix.lower()
+    parser = PARSERS.get(suffix) or _sniff(file.data[:4096])
     if parser is None:
         shown = f"'{suffix}'" if suffix else "without a suffix"
         raise UnsupportedFileError(
-            source, f"unsupported file type {shown} (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})"
+            file.source,
+            f"unsupported file type {shown} (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})",
         )
-    return parser(read_bytes(path, source, max_bytes), path, source)
+    return parser(file)
 
 
-def _sniff(path: Path) -> Parser | None:
+def _sniff(head: bytes) -> Parser | None:
     """A parser for a file whose suffix is unknown but whose first bytes say PDF or Word document."""
-    try:
-        with path.open("rb") as file:
-            head = file.read(4096)
-    except OSError:
-        return None
     if head.startswith(b"%PDF-"):
         return parse_pdf
     if head.startswith(b"PK\x03\x04") and b"word/" in head:

@@ -1,4 +1,4 @@
-"""What every parser shares: reading bytes within limits, decoding text, normalising it, building sections."""
+"""What every parser shares: reading a file once within limits, decoding, normalising, building sections."""
 
 from __future__ import annotations
 
@@ -30,8 +30,22 @@ class Heading:
     start: int
 
 
-def read_bytes(path: Path, source: str, max_bytes: int) -> bytes:
-    """The file's bytes, refusing missing, oversized and empty files before any parsing."""
+@dataclass(frozen=True)
+class SourceFile:
+    """A file as ingest reads it, once: its path, the name citations show, its bytes and their hash."""
+
+    path: Path
+    source: str
+    data: bytes
+    content_hash: str
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def read_file(path: Path, source: str, max_bytes: int) -> SourceFile:
+    """Read and hash a file once, refusing missing, oversized and empty files before any parsing."""
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -46,12 +60,7 @@ def read_bytes(path: Path, source: str, max_bytes: int) -> bytes:
         raise ParseError(source, f"cannot read file: {exc.strerror or exc}") from None
     if not data:
         raise ParseError(source, "empty file")
-    return data
-
-
-def content_hash(data: bytes) -> str:
-    """The sha256 hex digest that tells ingest whether a file changed."""
-    return hashlib.sha256(data).hexdigest()
+    return SourceFile(path, source, data, hashlib.sha256(data).hexdigest())
 
 
 def decode_text(data: bytes, source: str) -> str:
@@ -127,13 +136,13 @@ def join_blocks(blocks: Iterable[str], separator: str = "\n\n") -> tuple[str, li
     return "".join(parts), starts
 
 
-def file_document(source: str, title: str, text: str, headings: Iterable[Heading], data: bytes) -> Document:
+def file_document(file: SourceFile, title: str, text: str, headings: Iterable[Heading] = ()) -> Document:
     """The one Document of a single-document file: id and source are the file's name as shown."""
     return Document(
-        id=source,
-        source=source,
+        id=file.source,
+        source=file.source,
         title=title,
         text=text,
         sections=build_sections(headings, len(text)),
-        content_hash=content_hash(data),
+        content_hash=file.content_hash,
     )

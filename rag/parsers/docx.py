@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 
 import docx
 from docx.document import Document as WordDocument
@@ -15,6 +14,7 @@ from docx.text.paragraph import Paragraph
 from rag.errors import ParseError
 from rag.parsers.common import (
     Heading,
+    SourceFile,
     file_document,
     join_blocks,
     normalize,
@@ -25,10 +25,11 @@ from rag.types import Document
 _HEADING_STYLE = re.compile(r"heading\s*(\d)", re.IGNORECASE)
 
 
-def parse_docx(data: bytes, path: Path, source: str) -> list[Document]:
+def parse_docx(file: SourceFile) -> list[Document]:
     """One document titled by the core properties' title (else the first heading, else the file name)."""
+    source = file.source
     try:
-        document = docx.Document(io.BytesIO(data))
+        document = docx.Document(io.BytesIO(file.data))
         core_title = (document.core_properties.title or "").strip()
         blocks = list(_blocks(document))
     except Exception as exc:  # python-docx surfaces zip, XML and package errors under many types
@@ -41,8 +42,8 @@ def parse_docx(data: bytes, path: Path, source: str) -> list[Document]:
         for (block, level), start in zip(blocks, starts, strict=True)
         if level is not None
     ]
-    title = core_title or (headings[0].title if headings else path.stem)
-    return [file_document(source, title, text, headings, data)]
+    title = core_title or (headings[0].title if headings else file.path.stem)
+    return [file_document(file, title, text, headings)]
 
 
 def _blocks(document: WordDocument) -> list[tuple[str, int | None]]:

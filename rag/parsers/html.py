@@ -4,12 +4,12 @@ lines, headings as paragraphs of their own; scripts, styles, navigation and nosc
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from rag.parsers.common import (
     Heading,
+    SourceFile,
     decode_text,
     file_document,
     normalize,
@@ -30,9 +30,9 @@ _CELLS = frozenset({"td", "th"})
 _SPACES = re.compile(r"\s+")
 
 
-def parse_html(data: bytes, path: Path, source: str) -> list[Document]:
+def parse_html(file: SourceFile) -> list[Document]:
     """One document titled by <title> (else its first heading, else the file name)."""
-    tree = LexborHTMLParser(normalize(decode_text(data, source)))
+    tree = LexborHTMLParser(normalize(decode_text(file.data, file.source)))
     title_node = tree.css_first("title")
     page_title = _SPACES.sub(" ", title_node.text(deep=True)).strip() if title_node is not None else ""
     tree.strip_tags(_DROPPED)
@@ -41,9 +41,9 @@ def parse_html(data: bytes, path: Path, source: str) -> list[Document]:
         writer.walk(tree.body)
     writer.flush()
     text = "".join(writer.parts)
-    require_text(text, source)
-    title = page_title or (writer.headings[0].title if writer.headings else path.stem)
-    return [file_document(source, title, text, writer.headings, data)]
+    require_text(text, file.source)
+    title = page_title or (writer.headings[0].title if writer.headings else file.path.stem)
+    return [file_document(file, title, text, writer.headings)]
 
 
 class _TextWriter:

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 from rag.errors import ParseError
-from rag.parsers.common import decode_text, normalize
+from rag.parsers.common import SourceFile, decode_text, normalize
 from rag.types import Document
 
 
-def parse_jsonl(data: bytes, path: Path, source: str) -> list[Document]:
+def parse_jsonl(file: SourceFile) -> list[Document]:
     """A document per non-blank line; any bad line fails the whole file, naming the first bad line.
 
     A line with an empty `text` keeps its title as text so it can be found; one with neither is skipped.
     """
+    source = file.source
     documents: list[Document] = []
     seen: set[str] = set()
-    for number, line in enumerate(decode_text(data, source).split("\n"), start=1):
+    for number, line in enumerate(decode_text(file.data, source).split("\n"), start=1):
         line = line.strip()
         if not line:
             continue

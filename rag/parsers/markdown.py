@@ -3,13 +3,12 @@ markdown-it-py's token line maps (ATX `#` and setext underlined headings alike).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from rag.parsers.common import (
     Heading,
+    SourceFile,
     decode_text,
     file_document,
     normalize,
@@ -18,13 +17,13 @@ from rag.parsers.common import (
 from rag.types import Document
 
 
-def parse_markdown(data: bytes, path: Path, source: str) -> list[Document]:
+def parse_markdown(file: SourceFile) -> list[Document]:
     """One document: the unrendered markdown, with a section per heading."""
-    text = normalize(decode_text(data, source))
-    require_text(text, source)
+    text = normalize(decode_text(file.data, file.source))
+    require_text(text, file.source)
     headings = _headings(text)
-    title = headings[0].title if headings else path.stem
-    return [file_document(source, title, text, headings, data)]
+    title = headings[0].title if headings else file.path.stem
+    return [file_document(file, title, text, headings)]
 
 
 def _headings(text: str) -> list[Heading]:

@@ -7,22 +7,22 @@ Chosen by measurement: on a 200-page fpdf2 PDF (1.4 M characters), pypdfium2 5.1
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pypdfium2 as pdfium
 
 from rag.errors import ParseError
-from rag.parsers.common import Heading, build_sections, content_hash, join_blocks, normalize, require_text
+from rag.parsers.common import Heading, SourceFile, build_sections, join_blocks, normalize, require_text
 from rag.types import Document, PageSpan
 
 PAGE_SEPARATOR = "\n\n"
 
 
-def parse_pdf(data: bytes, path: Path, source: str) -> list[Document]:
+def parse_pdf(file: SourceFile) -> list[Document]:
     """One document with a page span per page; refuses corrupt PDFs and PDFs without a text layer."""
+    source = file.source
     try:
-        pdf = pdfium.PdfDocument(data)
+        pdf = pdfium.PdfDocument(file.data)
     except pdfium.PdfiumError as exc:
         raise ParseError(source, f"corrupt or unreadable PDF: {_short(exc)}") from None
     try:
@@ -43,11 +43,11 @@ def parse_pdf(data: bytes, path: Path, source: str) -> list[Document]:
         Document(
             id=source,
             source=source,
-            title=title or path.stem,
+            title=title or file.path.stem,
             text=text,
             pages=pages,
             sections=build_sections(headings, len(text)),
-            content_hash=content_hash(data),
+            content_hash=file.content_hash,
         )
     ]
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from rag.parsers.common import content_hash, decode_text, normalize, require_text
+from rag.parsers.common import SourceFile, decode_text, file_document, normalize, require_text
 from rag.types import Document
 
 
-def parse_text(data: bytes, path: Path, source: str) -> list[Document]:
+def parse_text(file: SourceFile) -> list[Document]:
     """One document holding the whole text; plain text has no headings or pages."""
-    text = normalize(decode_text(data, source))
-    require_text(text, source)
-    return [Document(id=source, source=source, title=path.stem, text=text, content_hash=content_hash(data))]
+    text = normalize(decode_text(file.data, file.source))
+    require_text(text, file.source)
+    return [file_document(file, file.path.stem, text)]
