@@ -24,4 +24,13 @@ if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
     echo "[setup] chromium not found: the browser tests will be skipped (apt-get install chromium chromium-driver)"
   fi
 fi
+# The real-documentation development set (evals/devset/) reads the Node.js API pages that Debian's nodejs installs.
+if [ "${1:-}" = "--test" ] && [ ! -f /usr/share/doc/nodejs/api/fs.md ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing nodejs for its API pages (evals/devset)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
+  else
+    echo "[setup] Node.js API pages not found: the development set tests will be skipped (apt-get install nodejs)"
+  fi
+fi
 echo "[setup] done: $(.venv/bin/rag --version 2>/dev/null || echo 'rag installed')"
