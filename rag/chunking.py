@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from rag.text import sentence_spans
 from rag.types import Chunk, Document
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
-_SENTENCE_END = re.compile(r"(?<=[.!?:;])[\"')\]]*\s+|\n\s*")
 
 SECTION, PARAGRAPH, SENTENCE = 3, 2, 1
 
@@ -79,17 +79,8 @@ def _units(document: Document) -> list[_Unit]:
             para_start = match.end()
         para_spans.append((para_start, block_end))
         for p_start, p_end in para_spans:
-            sent_start = p_start
-            pieces = []
-            for match in _SENTENCE_END.finditer(text, p_start, p_end):
-                pieces.append((sent_start, match.start()))
-                sent_start = match.end()
-            pieces.append((sent_start, p_end))
-            for s_start, s_end in pieces:
-                span = _trimmed(text, s_start, s_end)
-                if span is None:
-                    continue
-                units.append(_Unit(span[0], span[1], strength))
+            for s_start, s_end in sentence_spans(text[p_start:p_end]):
+                units.append(_Unit(p_start + s_start, p_start + s_end, strength))
                 strength = SENTENCE
             if strength == SENTENCE:
                 strength = PARAGRAPH

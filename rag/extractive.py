@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from rag.embeddings import Embedder
-from rag.support import content_terms
+from rag.text import content_terms, split_sentences
 from rag.types import Passage
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'(]?[A-Z0-9])")
 LEXICAL_WEIGHT = 0.5
 """Weight of the question-term overlap beside the embedding cosine when ranking sentences."""
 
@@ -22,9 +19,9 @@ def candidate_sentences(passages: list[Passage]) -> list[tuple[int, str]]:
         prose = " ".join(
             line for line in passage.chunk.text.splitlines() if not line.lstrip().startswith("#")
         )
-        for sentence in _SENTENCE.split(" ".join(prose.split())):
+        for sentence in split_sentences(" ".join(prose.split())):
             if len(sentence.split()) >= 3:
-                found.append((n, sentence.strip()))
+                found.append((n, sentence))
     return found
 
 

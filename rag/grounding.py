@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rag.policy import GroundingPolicy
+from rag.text import cited_numbers, split_sentences, strip_citations
 from rag.types import AnswerSentence, Citation, Passage
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ _DEMONSTRATION = [
     {"role": "assistant", "content": NO_ANSWER},
 ]
 
-_CITATION_GROUP = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 _REFUSAL = re.compile(
     r"(documents|sources|context|passages) (do not|don't|does not|doesn't) "
     r"(contain|say|mention|provide|include)"
@@ -79,17 +79,6 @@ def build_messages(question: str, passages: list[Passage], style: str = "sentenc
     ]
 
 
-def cited_numbers(text: str) -> list[int]:
-    """Source numbers cited in `text`, in order of first appearance (`[1]`, `[2, 3]`, `[1][4]`)."""
-    seen: list[int] = []
-    for group in _CITATION_GROUP.finditer(text):
-        for number in re.split(r"[,;]", group.group(1)):
-            n = int(number)
-            if n not in seen:
-                seen.append(n)
-    return seen
-
-
 def is_refusal(text: str) -> bool:
     """Whether the model said the sources do not hold the answer."""
     return bool(_REFUSAL.search(text))
@@ -117,49 +106,6 @@ def citation_of(n: int, passage: Passage) -> Citation:
         quote=chunk.text,
         score=round(passage.relevance, 4),
     )
-
-
-_STOP = re.compile(r"[.!?]+[\"')\u201d\u2019]*")
-_TRAILING_CITATIONS = re.compile(r"(?:\s*\[\s*\d+\s*(?:[,;]\s*\d+\s*)*\])+")
-# Words after which a full stop does not end a sentence.
-_ABBREVIATIONS = frozenset(
-    ["e.g", "i.e", "etc", "vs", "mr", "mrs", "ms", "dr", "prof", "st", "no", "fig", "al", "approx", "u.s"]
-    + ["jr", "sr", "inc", "ltd", "co", "mt"]
-)
-
-
-def strip_citations(text: str) -> str:
-    """`text` without `[n]` markers and the spaces they leave before punctuation."""
-    return re.sub(r"\s+([.,;:!?])", r"\1", _CITATION_GROUP.sub("", text)).strip()
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of `text`; `[n]` markers right after a full stop stay with the sentence they follow.
-
-    A stop ends a sentence at the end of a line or of the text, or when a capital, digit or quote
-    follows; not after a known abbreviation or a single initial (decimals such as 3.5 never split).
-    """
-    sentences: list[str] = []
-    for line in text.splitlines():
-        start = 0
-        for stop in _STOP.finditer(line):
-            end = stop.end()
-            trailing = _TRAILING_CITATIONS.match(line, end)
-            if trailing:
-                end = trailing.end()
-            rest = line[end:]
-            if rest.strip() and not (rest[:1].isspace() and re.match(r"\s+[\"'(\u201c]?[A-Z0-9]", rest)):
-                continue
-            words = line[start : stop.start()].split()
-            last = words[-1].lower() if words else ""
-            if stop.group(0) == "." and (last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha())):
-                continue
-            if line[start:end].strip():
-                sentences.append(line[start:end].strip())
-            start = end
-        if line[start:].strip():
-            sentences.append(line[start:].strip())
-    return sentences
 
 
 def answer_sentences(text: str, passage_count: int) -> list[AnswerSentence]:

@@ -18,9 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.text import STOP_WORDS, stemmer
+
 LEXICAL_DIR = "lexical"
 _IDS_FILE = "chunk_ids.npy"
 _PARAMS_FILE = "rag-lexical.json"
+_STOP_WORDS = sorted(STOP_WORDS)
 
 
 @lru_cache(maxsize=1)
@@ -33,18 +36,11 @@ def _bm25s():  # noqa: ANN202
     return bm25s
 
 
-@lru_cache(maxsize=1)
-def _stemmer():  # noqa: ANN202
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-cased word tokens, English stopwords removed, Snowball-stemmed."""
+    """Lower-cased word tokens, the shared stop words removed, Snowball-stemmed."""
     bm25s = _bm25s()
     return bm25s.tokenize(
-        list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+        list(texts), stopwords=_STOP_WORDS, stemmer=stemmer(), return_ids=False, show_progress=False
     )
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from rag.generation import Generator
+from rag.text import strip_citations
 
 _SYSTEM = (
     "Rewrite the user's last question so that it can be understood without the conversation: replace "
@@ -27,7 +26,7 @@ def rewrite_messages(question: str, history: list[dict[str, str]]) -> list[dict[
     lines = []
     for turn in history[-HISTORY_TURNS:]:
         role = turn.get("role", "user")
-        content = re.sub(r"\[\d+(?:[,;]\s*\d+)*\]", "", turn.get("content", "")).strip()
+        content = strip_citations(turn.get("content", ""))
         if role in ("user", "assistant") and content:
             lines.append(f"{role}: {' '.join(content.split())[:600]}")
     conversation = "\n".join(lines)

@@ -1,10 +1,8 @@
-"""Sentence splitting, citation detection and the per-sentence support check of answers."""
+"""Answer sentences with their citations, and the per-sentence support check of answers."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import pytest
 
 from rag.grounding import (
     NO_ANSWER,
@@ -13,42 +11,14 @@ from rag.grounding import (
     attribute_citations,
     build_messages,
     check_sentences,
-    cited_numbers,
     claim_of,
     is_refusal,
-    split_sentences,
-    strip_citations,
 )
 from rag.types import Answer, AnswerSentence, Chunk, Passage
 
 
 def passage(text: str, doc: str = "d") -> Passage:
     return Passage(Chunk(doc, text, 0, len(text)), 0.9, doc, doc.title())
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        (
-            "Ferries run daily [2]. They stop in storms [1][3].",
-            ["Ferries run daily [2].", "They stop in storms [1][3]."],
-        ),
-        ("It opened in 1987. [1] It closed later [2].", ["It opened in 1987. [1]", "It closed later [2]."]),
-        ("Dr. Smith paid 3.5 million, e.g. in cash [1].", ["Dr. Smith paid 3.5 million, e.g. in cash [1]."]),
-        ("J. R. R. Tolkien wrote it [1].", ["J. R. R. Tolkien wrote it [1]."]),
-        ("First line [1]\n- second item [2]", ["First line [1]", "- second item [2]"]),
-        ("No stop at the end [4]", ["No stop at the end [4]"]),
-        ('He said "no." Then he left [1].', ['He said "no."', "Then he left [1]."]),
-        ("", []),
-    ],
-)
-def test_split_sentences(text: str, expected: list[str]) -> None:
-    assert split_sentences(text) == expected
-
-
-def test_citations_are_found_in_every_form() -> None:
-    assert cited_numbers("a [2] b [1, 3] c [2][4] d [5; 6]") == [2, 1, 3, 4, 5, 6]
-    assert strip_citations("Ferries run daily [2][3] .") == "Ferries run daily."
 
 
 def test_invalid_and_missing_citations_are_detected() -> None:
