@@ -7,7 +7,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -40,6 +40,20 @@ class Embedder(Protocol):
 
     def split(self, text: str, max_tokens: int) -> list[tuple[int, int]]:
         """Contiguous character spans of `text` holding at most `max_tokens` tokens each."""
+        ...
+
+
+Tokens = tuple[list[str], np.ndarray]
+"""A text's word pieces (special tokens dropped) and their L2-normalized vectors."""
+
+
+@runtime_checkable
+class TokenEmbedder(Protocol):
+    """An embedder that also gives the vectors of each text's tokens (the support checker aligns claim
+    tokens with evidence tokens)."""
+
+    def token_embeddings(self, texts: Sequence[str]) -> tuple[np.ndarray, list[Tokens]]:
+        """The texts' L2-normalized sentence vectors and their tokens, from one pass of the model."""
         ...
 
 
@@ -157,3 +171,18 @@ class SentenceTransformerEmbedder:
             first = cut
         bounds = [0, *cuts, len(text)]
         return [(a, b) for a, b in zip(bounds, bounds[1:]) if a < b]
+
+    def token_embeddings(self, texts: Sequence[str]) -> tuple[np.ndarray, list[Tokens]]:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        outputs = self.model.encode(list(texts), batch_size=32, output_value=None, convert_to_numpy=False)
+        vectors = np.stack([o["sentence_embedding"].float().numpy() for o in outputs])
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        tokens = []
+        for o in outputs:
+            length = int(o["attention_mask"].sum())
+            pieces = self.tokenizer.convert_ids_to_tokens(o["input_ids"][1 : length - 1].tolist())
+            token_vectors = o["token_embeddings"][1 : length - 1].float().numpy()
+            token_vectors /= np.maximum(np.linalg.norm(token_vectors, axis=1, keepdims=True), 1e-12)
+            tokens.append((pieces, token_vectors))
+        return vectors, tokens

@@ -10,8 +10,6 @@ from rag.support import (
     FEATURE_NAMES,
     EvidenceSupportChecker,
     SupportChecker,
-    _encode_with_tokens,
-    content_terms,
     token_alignment,
 )
 
@@ -84,7 +82,7 @@ def test_token_alignment_finds_the_missing_piece(embedder) -> None:
         "Unrelated: sourdough rises thanks to wild yeast.",
         EVIDENCE[0],
     ]
-    _, tokens = _encode_with_tokens(embedder, texts)
+    _, tokens = embedder.token_embeddings(texts)
     stated, extra, unrelated = (token_alignment(t, [tokens[3]]) for t in tokens[:3])
     assert stated[1] == 0.0 and stated[0] > 0.9
     assert extra[1] > stated[1] and extra[0] < stated[0]
@@ -95,10 +93,6 @@ def test_token_alignment_finds_the_missing_piece(embedder) -> None:
 def test_features_match_their_names(embedder) -> None:
     features = EvidenceSupportChecker(embedder).features(["Erebus was climbed in 1908."], [[EVIDENCE[0]]])
     assert features.shape == (1, len(FEATURE_NAMES))
-
-
-def test_content_terms_drop_stopwords_and_stem() -> None:
-    assert content_terms("The volcanoes were climbed in 1908") == ["volcano", "climb", "1908"]
 
 
 def test_roc_auc_counts_ties_as_half() -> None:
