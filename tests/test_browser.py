@@ -212,6 +212,25 @@ def test_unsupported_sentences_are_marked(page) -> None:  # noqa: ANN001
     assert unsupported.locator("button.cite").count() == 1, "citations listed but not in the text are added"
 
 
+def test_grouped_citations_become_one_button_per_number(page) -> None:  # noqa: ANN001
+    """`[1, 2]` and `[1; 2]`, which the model also writes, open their passages like `[1][2]` does."""
+    page.goto("/")
+    page.evaluate(
+        """() => renderAnswer(newTurn("q"), {
+            answer: "Erebus is in Antarctica [1, 2]. It erupts [1; 2][3].", abstained: false,
+            citations: [1, 2].map((n) => ({n, document: "docs/volcano.md", title: "Volcanoes", page: null,
+                                          start: 0, end: 10, quote: "Mount Erebus", score: 0.9})),
+            sentences: [{text: "Erebus is in Antarctica [1, 2].", citations: [1, 2], supported: true},
+              {text: "It erupts [1; 2][3].", citations: [1, 2], supported: true}],
+            timings: {total_seconds: 1.0}, passages: []})"""
+    )
+    answer = page.locator(".turn .answer")
+    buttons = answer.locator("button.cite")
+    assert buttons.all_inner_texts() == ["[1]", "[2]", "[1]", "[2]", "[3]"]
+    assert "[1, 2]" not in answer.inner_text() and "[1; 2]" not in answer.inner_text()
+    assert buttons.nth(0).is_enabled() and buttons.nth(4).is_disabled(), "[3] names no given passage"
+
+
 def test_api_docs_render_offline(page) -> None:  # noqa: ANN001
     page.goto("/docs")
     page.locator(".swagger-ui .opblock").first.wait_for()

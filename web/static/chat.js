@@ -58,13 +58,22 @@ function citeButton(n, citation) {
   return button;
 }
 
-// Text with [n] markers turned into buttons that open the cited passage.
+// A citation marker, as rag/text.py's CITATION reads it: [1], [1, 2] or [1; 3] (change both together).
+const CITATION = /\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]/g;
+
+function citedNumbers(text) {
+  return [...text.matchAll(CITATION)].flatMap((m) => m[1].split(/[,;]/).map(Number));
+}
+
+// Text with citation markers turned into buttons, one per cited number, that open the cited passage.
 function appendWithCitations(parent, text, byNumber) {
-  for (const part of text.split(/(\[\d+\])/)) {
-    const match = /^\[(\d+)\]$/.exec(part);
-    if (match) parent.append(citeButton(match[1], byNumber.get(Number(match[1]))));
-    else if (part) parent.append(document.createTextNode(part));
+  let last = 0;
+  for (const match of text.matchAll(CITATION)) {
+    if (match.index > last) parent.append(document.createTextNode(text.slice(last, match.index)));
+    for (const n of citedNumbers(match[0])) parent.append(citeButton(n, byNumber.get(n)));
+    last = match.index + match[0].length;
   }
+  if (last < text.length) parent.append(document.createTextNode(text.slice(last)));
 }
 
 function renderAnswer(turn, data) {
@@ -77,7 +86,7 @@ function renderAnswer(turn, data) {
     data.sentences.forEach((sentence, i) => {
       const span = el("span", "sentence");
       appendWithCitations(span, sentence.text, byNumber);
-      const shown = new Set([...sentence.text.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1])));
+      const shown = new Set(citedNumbers(sentence.text));
       for (const n of sentence.citations || []) if (!shown.has(n)) span.append(citeButton(n, byNumber.get(n)));
       if (sentence.attributed) {
         span.classList.add("attributed");
