@@ -15,7 +15,6 @@ their gold paragraph and how many citations were added (and how many of those ar
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -29,24 +28,24 @@ def sentence_scores(records: Path, index: Path) -> list[tuple[bool, str, list]]:
     retrieved paragraph)."""
     from rag.assistant import Assistant
     from rag.config import Settings
+    from rag.evaluation.records import read_records
     from rag.grounding import claim_of
 
     assistant = Assistant(Settings(index_dir=index, answer_style="short"))
     checker = assistant.support_checker
     rows = []
-    for line in records.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        answer = record["generative"]
-        if answer["abstained"] or not answer["sentences"]:
+    for record in read_records(records):
+        answer = record.generative
+        if answer is None or answer.abstained or not answer.sentences:
             continue
-        passages = assistant.retrieve(record["question"])
+        passages = assistant.retrieve(record.question)
         ids = [p.chunk.doc_id for p in passages]
         sentences = []
-        for s in answer["sentences"]:
-            claim = claim_of(s["text"], record["question"])
+        for s in answer.sentences:
+            claim = claim_of(s.text, record.question)
             scores = checker.score([claim] * len(passages), [[p.chunk.text] for p in passages])
-            sentences.append((s["citations"], s["support"] or 0.0, dict(zip(ids, scores, strict=True))))
-        rows.append((bool(record["answers"]), record["gold"], sentences))
+            sentences.append((list(s.citations), s.support or 0.0, dict(zip(ids, scores, strict=True))))
+        rows.append((record.answerable, record.gold, sentences))
     return rows
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from rag.assistant import REFUSAL_PROBE_TOKENS, Assistant
 from rag.config import Settings
-from rag.evaluation.answers import load_squad_questions
+from rag.evaluation.datasets import load_squad
 from rag.evaluation.retrieval import build_index
 from rag.evaluation.support import roc_auc
 from rag.grounding import NO_ANSWER, build_messages
@@ -51,8 +51,9 @@ def main() -> None:
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     docs = Assistant(Settings(index_dir=args.index))
-    dataset, questions = load_squad_questions(SQUAD2, "0:11", args.limit)
-    squad = build_index(dataset, Settings(), args.squad_index)
+    articles = load_squad(SQUAD2, "0:11")
+    questions = articles.sample(args.limit)
+    squad = build_index(articles.retrieval(), Settings(), args.squad_index)
     squad.__dict__["generator"] = docs.generator
     rows = []
     with open(args.out, "w", encoding="utf-8") as sink:

@@ -1,13 +1,18 @@
-"""The answer benchmark's scoring on hand-made records, and a small real run (slow)."""
+"""The answer benchmark: records, scoring and calibration on hand-made records; a small real run (slow)."""
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from rag.evaluation.answers import calibrate, exact_match, resupport, score_mode, token_f1
+from rag.evaluation.answers import resupport
+from rag.evaluation.calibration import calibrate, write_calibration
+from rag.evaluation.records import AnswerRecord, QuestionRecord, SentenceRecord, read_records, write_records
+from rag.evaluation.scoring import exact_match, score_mode, token_f1
 
 SQUAD2 = (
     Path(__file__).resolve().parents[1].parent
@@ -15,15 +20,8 @@ SQUAD2 = (
 )
 
 
-def sentence(text: str, cites: list[str], support: float, alone=(), without=()) -> dict:
-    return {
-        "text": text,
-        "citations": cites,
-        "invalid": [],
-        "support": support,
-        "alone": list(alone),
-        "without": list(without),
-    }
+def sentence(text: str, cites: list[str], support: float, alone=(), without=()) -> SentenceRecord:
+    return SentenceRecord(text, tuple(cites), (), support, tuple(alone), tuple(without))
 
 
 def record(
@@ -31,20 +29,12 @@ def record(
     answers: list[str],
     gold: str,
     text: str,
-    sentences: list[dict],
+    sentences: list[SentenceRecord],
     evidence: float = 0.5,
     abstained: bool = False,
-) -> dict:
-    view = {"text": text, "abstained": abstained, "sentences": sentences, "seconds": 1.0}
-    return {
-        "id": rid,
-        "question": "q",
-        "answers": answers,
-        "gold": gold,
-        "evidence": evidence,
-        "generative": view,
-        "extractive": view,
-    }
+) -> QuestionRecord:
+    view = AnswerRecord(text, abstained, tuple(sentences), 1.0)
+    return QuestionRecord(rid, "q", tuple(answers), gold, evidence, view, view)
 
 
 RECORDS = [
@@ -106,7 +96,7 @@ def test_small_real_run_scores_non_trivially(tmp_path: Path) -> None:
 
 
 def test_refusal_threshold_abstains_on_recorded_doubt() -> None:
-    doubtful = [dict(r, generative=dict(r["generative"], refusal=0.3)) for r in RECORDS[:3]]
+    doubtful = [replace(r, generative=replace(r.generative, refusal=0.3)) for r in RECORDS[:3]]
     assert score_mode(doubtful, "generative", gate=-1.0, threshold=0.5, refusal=1.0)["answered_rate"] == 100.0
     refused = score_mode(doubtful, "generative", gate=-1.0, threshold=0.5, refusal=0.25)
     assert refused["answered_rate"] == 0.0 and refused["abstain_rate_unanswerable"] == 100.0
@@ -133,11 +123,67 @@ def test_resupport_scores_stored_sentences_again_with_their_question() -> None:
         "p2": ("t", "it lies in antarctica"),
         "p9": ("t", "x"),
     }
-    records = [dict(r, question="erebus climbed") for r in RECORDS[:2]]
+    records = [replace(r, question="erebus climbed") for r in RECORDS[:2]]
     again = resupport(records, corpus, WordChecker(), short_answers=True)
-    first, second = (r["generative"]["sentences"][0] for r in again)
-    assert first["support"] == 1.0  # "erebus climbed 1908" all in p1
-    assert second["support"] == 0.0  # "erebus climbed in antarctica": p2 lacks "erebus"
-    assert second["alone"] == [0.0, 0.0] and len(second["without"]) == 2
-    assert again[0]["extractive"]["sentences"][0]["support"] == 0.9  # extractive answers keep theirs
-    assert records[0]["generative"]["sentences"][0]["support"] == 0.9  # the input is left as it was
+    first, second = (r.generative.sentences[0] for r in again)
+    assert first.support == 1.0  # "erebus climbed 1908" all in p1
+    assert second.support == 0.0  # "erebus climbed in antarctica": p2 lacks "erebus"
+    assert second.alone == (0.0, 0.0) and len(second.without) == 2
+    assert again[0].extractive.sentences[0].support == 0.9  # extractive answers keep theirs
+    assert records[0].generative.sentences[0].support == 0.9  # the input is left as it was
+
+
+OLD_RECORD_LINE = json.dumps(
+    {
+        "id": "5733be284776f41900661182",
+        "question": "To whom did the Virgin Mary allegedly appear in 1858?",
+        "answers": ["Saint Bernadette Soubirous"],
+        "gold": "a00-p000",
+        "evidence": 0.61,
+        "extractive": {
+            "text": "Saint Bernadette Soubirous [1].",
+            "abstained": False,
+            "sentences": [
+                {
+                    "text": "Saint Bernadette Soubirous [1].",
+                    "citations": ["a00-p000"],
+                    "invalid": [],
+                    "support": 0.7,
+                    "alone": [],
+                    "without": [],
+                }
+            ],
+            "seconds": 0.2,
+        },
+    }
+)
+"""A record as earlier runs wrote it: extractive only, no refusal probability."""
+
+
+def test_old_record_files_load_and_write_back_the_same_keys(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    path.write_text(OLD_RECORD_LINE + "\n")
+    (loaded,) = read_records(path)
+    assert loaded.generative is None and loaded.extractive.refusal is None
+    assert loaded.extractive.sentences[0].invalid_citations == ()
+    assert score_mode([loaded], "extractive", gate=-1.0, threshold=0.5)["exact_match"] == 100.0
+    write_records(tmp_path / "again.jsonl", [loaded])
+    old = json.loads(OLD_RECORD_LINE)
+    written = json.loads((tmp_path / "again.jsonl").read_text())
+    assert written == {**old, "extractive": {**old["extractive"], "refusal": None}}
+
+
+def test_records_round_trip(tmp_path: Path) -> None:
+    write_records(tmp_path / "r.jsonl", RECORDS)
+    write_records(tmp_path / "r.jsonl", RECORDS[:1], append=True)
+    assert read_records(tmp_path / "r.jsonl") == [*RECORDS, RECORDS[0]]
+
+
+def test_calibration_file_keeps_other_entries_and_drops_the_old_single_one(tmp_path: Path) -> None:
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"answers": {"old": 1}, "support": {"checker": "evidence"}}))
+    write_calibration(path, "answers_strict", {"min_relevance": 0.4})
+    assert json.loads(path.read_text()) == {
+        "support": {"checker": "evidence"},
+        "answers_strict": {"min_relevance": 0.4},
+    }

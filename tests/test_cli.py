@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rag.cli import app
+from rag.evaluation.records import AnswerRecord, QuestionRecord, SentenceRecord, write_records
 
 runner = CliRunner()
 
@@ -20,7 +21,21 @@ def rag(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["ingest"], ["ask"], ["serve"], ["docs"], ["docs", "list"], ["docs", "remove"]]
+    "command",
+    [
+        [],
+        ["ingest"],
+        ["ask"],
+        ["serve"],
+        ["docs"],
+        ["docs", "list"],
+        ["docs", "remove"],
+        ["eval"],
+        ["eval", "retrieval"],
+        ["eval", "answers"],
+        ["eval", "calibrate"],
+        ["eval", "support"],
+    ],
 )
 def test_help_everywhere(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
@@ -84,3 +99,41 @@ def test_empty_question_is_refused(tmp_path: Path) -> None:
     assert rag("ingest", str(docs), "--index", str(tmp_path / "i")).returncode == 0
     result = rag("ask", "   ", "--index", str(tmp_path / "i"))
     assert result.returncode == 2 and "question is empty" in result.stderr
+
+
+def test_unknown_retrieval_mode_is_one_clear_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["eval", "retrieval", "--data", str(tmp_path), "--modes", "fuzzy"])
+    assert result.exit_code == 2 and "unknown mode(s) fuzzy" in result.output
+
+
+def test_unreadable_dataset_is_one_clear_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["eval", "retrieval", "--data", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "cannot read" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_rescore_then_calibrate_on_stored_records(tmp_path: Path) -> None:
+    data = tmp_path / "dev.json"
+    data.write_text(json.dumps({"data": [{"title": "t", "paragraphs": []}] * 3}))
+    cited = AnswerRecord("1908 [1].", False, (SentenceRecord("1908 [1].", ("p1",), (), 0.9),), 1.0, 0.1)
+    made_up = AnswerRecord("No [1].", False, (SentenceRecord("No [1].", ("p2",), (), 0.1),), 1.0, 0.6)
+    records = [
+        QuestionRecord("1", "q", ("1908",), "p1", 0.5, cited, cited),
+        QuestionRecord("2", "q", (), "p2", 0.2, made_up, made_up),
+    ]
+    write_records(tmp_path / "records.jsonl", records)
+    out = tmp_path / "out"
+    rescored = runner.invoke(
+        app, ["eval", "answers", "--data", str(data), "--rescore", str(tmp_path / "records.jsonl"),
+              "--out", str(out)],
+    )  # fmt: skip
+    assert rescored.exit_code == 0, rescored.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["articles"] == "0:2" and results["modes"]["generative"]["exact_match"] == 100.0
+    calibration = tmp_path / "calibration.json"
+    chosen = runner.invoke(
+        app, ["eval", "calibrate", "--records", str(out / "records.jsonl"), "--output", str(calibration)]
+    )
+    assert chosen.exit_code == 0, chosen.output
+    entry = json.loads(calibration.read_text())["answers_strict"]
+    assert entry["questions"] == 2 and entry["dev_strict"]["abstain_rate_unanswerable"] == 100.0

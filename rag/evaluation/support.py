@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag.errors import InvalidInputError
 from rag.support import FEATURE_NAMES, EvidenceSupportChecker, SupportChecker
 
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
+
 Examples = tuple[list[str], list[list[str]], np.ndarray]
+# scikit-learn is imported where it is used: it takes a second and a half, which `rag --help` need not wait.
 
 
 def load_wice(folder: Path, split: str) -> Examples:
@@ -47,52 +53,36 @@ def load_scifact(folder: Path, split: str) -> Examples:
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (ties count half): the chance a positive outscores a negative."""
+    """Area under the ROC curve (ties count half): the chance a positive outscores a negative; NaN when
+    the labels hold one class only."""
+    from sklearn.metrics import roc_auc_score
+
     labels = np.asarray(labels, dtype=bool)
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = np.asarray(scores)[order]
-    i = 0
-    while i < len(scores):
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    positives, negatives = labels.sum(), (~labels).sum()
-    if positives == 0 or negatives == 0:
+    if labels.all() or not labels.any():
         return float("nan")
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    return float(roc_auc_score(labels, scores))
 
 
-def fit_logistic(
-    features: np.ndarray, labels: np.ndarray, l2: float = 1.0, steps: int = 50
-) -> tuple[list[float], float]:
-    """Weights and bias of an L2-regularized logistic regression (Newton's method, bias unpenalized)."""
-    x = np.hstack([features, np.ones((len(features), 1))])
-    y = labels.astype(np.float64)
-    w = np.zeros(x.shape[1])
-    penalty = np.full(x.shape[1], l2)
-    penalty[-1] = 0.0
-    for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-(x @ w)))
-        gradient = x.T @ (p - y) + penalty * w
-        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty)
-        w -= np.linalg.solve(hessian, gradient)
-    return [round(float(v), 4) for v in w[:-1]], round(float(w[-1]), 4)
+def _logistic(l2: float) -> LogisticRegression:
+    """L2-regularized logistic regression with penalty `l2` on the weights (the bias is not penalized)."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=1.0 / l2, tol=1e-8, max_iter=1000)
+
+
+def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1.0) -> tuple[list[float], float]:
+    """Weights and bias of an L2-regularized logistic regression (bias unpenalized), rounded for storing."""
+    model = _logistic(l2).fit(features, np.asarray(labels, dtype=bool))
+    return [round(float(v), 4) for v in model.coef_[0]], round(float(model.intercept_[0]), 4)
 
 
 def cross_validated_auc(features: np.ndarray, labels: np.ndarray, folds: int = 5, seed: int = 0) -> float:
     """ROC AUC of logistic fits scored on held-out stratified folds: what a fit is worth on unseen claims."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
     labels = np.asarray(labels, dtype=bool)
-    rng = np.random.default_rng(seed)
-    fold = np.empty(len(labels), dtype=int)
-    for members in (np.flatnonzero(labels), np.flatnonzero(~labels)):
-        fold[rng.permutation(members)] = np.arange(len(members)) % folds
-    scores = np.empty(len(labels))
-    for k in range(folds):
-        weights, bias = fit_logistic(features[fold != k], labels[fold != k])
-        scores[fold == k] = features[fold == k] @ np.asarray(weights) + bias
+    split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    scores = cross_val_predict(_logistic(1.0), features, labels, cv=split, method="decision_function")
     return roc_auc(labels, scores)
 
 
@@ -123,3 +113,36 @@ def fit_checker(checker: EvidenceSupportChecker, examples: Examples) -> dict[str
         "feature_auc": {n: round(roc_auc(labels, features[:, i]), 4) for i, n in enumerate(FEATURE_NAMES)},
         "cv5_roc_auc": round(cross_validated_auc(features, labels), 4),
     }
+
+
+def support_report(
+    checker: SupportChecker,
+    wice: Path,
+    scifact: Path,
+    *,
+    fit: bool = False,
+    reserved: bool = False,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> dict[str, Any]:
+    """The checker's ROC AUC and cost on WiCE dev and SciFact claims_train (with `reserved`, also WiCE
+    test and SciFact claims_dev); with `fit`, the offline checker is first fitted on WiCE dev."""
+    report: dict[str, Any] = {"checker": checker.name}
+    if fit:
+        if not isinstance(checker, EvidenceSupportChecker):
+            raise InvalidInputError("fitting needs the offline evidence checker: unset support_model")
+        fitted = fit_checker(checker, load_wice(wice, "dev"))
+        checker = EvidenceSupportChecker(checker.embedder, fitted["weights"], fitted["bias"])
+        report["fit"] = {**fitted, "on": "WiCE dev"}
+    sets: dict[str, Callable[[], Examples]] = {
+        "wice_dev": lambda: load_wice(wice, "dev"),
+        "scifact_claims_train": lambda: load_scifact(scifact, "train"),
+    }
+    if reserved:
+        sets |= {
+            "wice_test": lambda: load_wice(wice, "test"),
+            "scifact_claims_dev": lambda: load_scifact(scifact, "dev"),
+        }
+    for name, load in sets.items():
+        report[name] = evaluate(checker, load())
+        progress(f"{name}: {report[name]}")
+    return report
