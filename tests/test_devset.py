@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from rag.evaluation.answers import normalize_answer
 from rag.evaluation.devset import (
     COLLECTIONS,
     KINDS,
@@ -28,6 +27,7 @@ from rag.evaluation.devset import (
     score,
     source_path,
 )
+from rag.evaluation.scoring import normalize_answer
 from rag.parsers import parse_file
 from rag.types import Answer, Citation
 

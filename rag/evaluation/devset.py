@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
-from rag.evaluation.answers import normalize_answer, token_f1
+from rag.evaluation.scoring import normalize_answer, token_f1
 
 KINDS = ("answerable", "unanswerable", "memory_trap", "follow_up")
 COLLECTIONS = ("node", "documents")
