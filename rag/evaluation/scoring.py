@@ -16,9 +16,9 @@ from typing import Any
 
 from rag.config import Settings
 from rag.evaluation.records import AnswerRecord, QuestionRecord
-from rag.grounding import strip_citations
 from rag.metrics import percentile
 from rag.policy import GroundingPolicy
+from rag.text import strip_citations
 
 MODES = ("generative", "strict", "extractive")
 QUALITY_METRICS = (
