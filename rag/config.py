@@ -92,10 +92,8 @@ class Settings(BaseSettings):
         ge=-1.0,
         le=1.0,
         description="Evidence gate: when no passage scores this cosine similarity or more, abstain without "
-        "the model. 0.362 lets 97 % of in-collection questions through and stops 66 % of off-collection "
-        "ones (SQuAD v1.1 dev articles, `python evals/calibrate_gate.py`); `rag eval calibrate` on "
-        "SQuAD 2.0 dev chose 0.4225 (flag) and 0.4705 (strict with the judge) for benchmark runs "
-        "(evals/calibration.json).",
+        "the model; -1 turns it off. Calibrated by `python evals/calibrate_gate.py` and `rag eval calibrate` "
+        "(evals/RESULTS-answers.md).",
     )
     answer_mode: Literal["generative", "extractive"] = Field(
         "generative",
@@ -113,8 +111,8 @@ class Settings(BaseSettings):
     )
     support_checker: Literal["evidence", "judge"] = Field(
         "evidence",
-        description="The offline support check: evidence (lexical coverage and embedder alignment, ~0.2 s "
-        "a sentence) or judge (the generator asked whether the cited passages state the sentence, read from "
+        description="The offline support check: evidence (lexical coverage and embedder alignment; fast) "
+        "or judge (the generator asked whether the cited passages state the sentence, read from "
         "its Yes/No token probabilities; one prompt prefill a sentence). `support_model` overrides both.",
     )
     support_model: str | None = Field(
@@ -142,21 +140,21 @@ class Settings(BaseSettings):
         0.05,
         ge=0.0,
         le=1.0,
-        description="Support score from which a sentence counts as supported (calibrated).",
+        description="Support score from which a sentence counts as supported. Calibrated by `rag eval "
+        "calibrate`.",
     )
 
     # Retrieval
     retrieval_mode: Literal["dense", "bm25", "hybrid"] = Field(
         "hybrid",
         description="How passages are found: embeddings (dense), BM25 (bm25) or both fused by reciprocal "
-        "rank (hybrid; best on SciFact train, see evals/RESULTS-retrieval.md).",
+        "rank (hybrid; chosen on SciFact train, evals/RESULTS-retrieval.md).",
     )
     rrf_k: int = Field(
         10,
         ge=1,
-        description="Reciprocal rank fusion constant: score = weight / (rrf_k + rank). 10 (weights 1:1) was "
-        "chosen on SciFact train: best nDCG@10 and recall@5 of 8 k/weight settings, all within 0.004 nDCG@10 "
-        "(see evals/RESULTS-retrieval.md).",
+        description="Reciprocal rank fusion constant: score = weight / (rrf_k + rank); larger flattens the "
+        "rank differences. Chosen on SciFact train (evals/RESULTS-retrieval.md).",
     )
     dense_weight: float = Field(
         1.0, ge=0.0, description="Weight of the dense ranking in hybrid fusion (1: chosen on SciFact train)."
@@ -194,9 +192,8 @@ class Settings(BaseSettings):
     ivf_nprobe: int = Field(
         128,
         ge=1,
-        description="IVF lists searched per query (more: better recall, slower). 128 keeps recall@10 vs "
-        "exact search >= 0.96 from 200k to 1M vectors at <= 5 ms p50 (evals/scale.py, synthetic; "
-        "evals/RESULTS-retrieval.md).",
+        description="IVF lists searched per query (more: better recall, slower). Chosen with "
+        "`python evals/scale.py` (evals/RESULTS-retrieval.md).",
     )
 
     # Server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,10 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("RAG_PORT", "not-a-port")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_descriptions_hold_no_measurements() -> None:
+    """Figures measured once go stale in a description: they live in evals/RESULTS-*.md."""
+    measured = re.compile(r"\d\s?%|\d\s?m?s\b|AUC|nDCG|recall@|p50|p95|lets \d")
+    for name, field in Settings.model_fields.items():
+        assert not measured.search(field.description or ""), f"setting {name}: move figures to evals/"
