@@ -129,11 +129,10 @@ class Assistant:
         return self.settings.index_dir
 
     def index(self) -> Index:
-        """The live index, reopened when another process has committed a newer generation."""
+        """The live index, reopened when a newer generation has been committed (the one it replaces stays
+        open for searches still holding it: see `Index`)."""
         with self._index_lock:
             if self._index is None or self._index.is_stale():
-                if self._index is not None:
-                    self._index.close()
                 self._index = Index.open(
                     self.index_dir,
                     embedder=self.embedder.name,

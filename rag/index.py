@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,6 +52,11 @@ class Manifest:
     updated_at: float = field(default_factory=time.time)
 
 
+_lexical_load_lock = threading.Lock()
+"""Held while a BM25 index loads: once per generation, and never two loads at a time (numpy reads array
+headers with `ast.literal_eval`, which CPython 3.11 cannot run on two threads at once)."""
+
+
 def _fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -80,13 +87,19 @@ def read_current(index_dir: Path) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def read_manifest(index_dir: Path) -> Manifest:
-    """The manifest of the live generation (IndexMissingError when there is none)."""
+def _live_folder(index_dir: Path) -> Path:
+    """The live generation folder (IndexMissingError when the folder holds no index)."""
     folder = read_current(index_dir)
     if folder is None:
         raise IndexMissingError(
             f"No index at {index_dir}. Build one with `rag ingest PATH --index {index_dir}`."
         )
+    return folder
+
+
+def read_manifest(index_dir: Path, folder: Path | None = None) -> Manifest:
+    """The manifest of the live generation, or of the generation `folder`."""
+    folder = folder or _live_folder(index_dir)
     try:
         data = json.loads((folder / MANIFEST_FILE).read_text())
         return Manifest(**data)
@@ -97,8 +110,41 @@ def read_manifest(index_dir: Path) -> Manifest:
         ) from exc
 
 
+def _check_compatible(
+    index_dir: Path,
+    manifest: Manifest,
+    embedder: str | None,
+    dimension: int | None,
+    embed_titles: bool | None,
+) -> None:
+    """Refuse an index of another format, embedder or title setting, saying how to rebuild it."""
+    rebuild = f"Rebuild it into a fresh folder: `rag ingest PATH --index NEW_DIR` (or delete {index_dir})."
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexIncompatibleError(
+            f"The index at {index_dir} has format version {manifest.format_version}; this rag reads "
+            f"version {FORMAT_VERSION}. {rebuild}"
+        )
+    if embedder is not None and (manifest.embedder != embedder or manifest.dimension != dimension):
+        raise IndexIncompatibleError(
+            f"The index at {index_dir} was built with embedder {manifest.embedder!r} "
+            f"({manifest.dimension} dims), not {embedder!r} ({dimension} dims). {rebuild}"
+        )
+    if embed_titles is not None and manifest.embed_titles != embed_titles:
+        raise IndexIncompatibleError(
+            f"The index at {index_dir} was built with embed_titles={manifest.embed_titles}, but the "
+            f"setting is {embed_titles}, so new chunks would be embedded unlike the ones it holds. Set "
+            f"RAG_EMBED_TITLES={str(manifest.embed_titles).lower()} to use it as built, or rebuild it: "
+            f"`rag ingest PATH --index NEW_DIR` (or delete {index_dir})."
+        )
+
+
 class Index:
-    """The live generation of an index, opened read-only; `begin()` starts a change."""
+    """One generation of an index, opened read-only; `begin()` starts a change.
+
+    An Index stays usable after a newer generation goes live and its folder is removed (its files are
+    open), so a search holding it finishes on it: a process that swaps in the new generation drops
+    its reference instead of closing it, and the catalog's connection closes with the last reference.
+    """
 
     def __init__(
         self, index_dir: Path, folder: Path, manifest: Manifest, *, nprobe: int = DEFAULT_NPROBE
@@ -113,9 +159,12 @@ class Index:
     @property
     def lexical(self) -> LexicalIndex:
         """The BM25 index, loaded on first use (rebuilt in memory for an index written before BM25)."""
-        if self._lexical is None:
-            folder = self.folder / LEXICAL_DIR
-            self._lexical = LexicalIndex.load(folder) if folder.is_dir() else build_lexical(self.catalog)
+        with _lexical_load_lock:
+            if self._lexical is None:
+                try:
+                    self._lexical = LexicalIndex.load(self.folder / LEXICAL_DIR)
+                except OSError:  # written before BM25, or removed since by a newer generation's commit
+                    self._lexical = build_lexical(self.catalog)
         return self._lexical
 
     @classmethod
@@ -129,28 +178,16 @@ class Index:
         embed_titles: bool | None = None,
     ) -> Index:
         """Open the live index, checking it was built by the same format, embedder and title setting."""
-        manifest = read_manifest(index_dir)
-        rebuild = (
-            f"Rebuild it into a fresh folder: `rag ingest PATH --index NEW_DIR` (or delete {index_dir})."
-        )
-        if manifest.format_version != FORMAT_VERSION:
-            raise IndexIncompatibleError(
-                f"The index at {index_dir} has format version {manifest.format_version}; this rag reads "
-                f"version {FORMAT_VERSION}. {rebuild}"
-            )
-        if embedder is not None and (manifest.embedder != embedder or manifest.dimension != dimension):
-            raise IndexIncompatibleError(
-                f"The index at {index_dir} was built with embedder {manifest.embedder!r} "
-                f"({manifest.dimension} dims), not {embedder!r} ({dimension} dims). {rebuild}"
-            )
-        if embed_titles is not None and manifest.embed_titles != embed_titles:
-            raise IndexIncompatibleError(
-                f"The index at {index_dir} was built with embed_titles={manifest.embed_titles}, but the "
-                f"setting is {embed_titles}, so new chunks would be embedded unlike the ones it holds. Set "
-                f"RAG_EMBED_TITLES={str(manifest.embed_titles).lower()} to use it as built, or rebuild it: "
-                f"`rag ingest PATH --index NEW_DIR` (or delete {index_dir})."
-            )
-        return cls(index_dir, read_current(index_dir) or index_dir, manifest, nprobe=nprobe)
+        while True:
+            folder = _live_folder(index_dir)
+            try:
+                manifest = read_manifest(index_dir, folder)
+                _check_compatible(index_dir, manifest, embedder, dimension, embed_titles)
+                return cls(index_dir, folder, manifest, nprobe=nprobe)
+            except (IndexIncompatibleError, sqlite3.Error, RuntimeError):
+                if read_current(index_dir) == folder:
+                    raise
+                # A newer generation went live and removed this one while it was being opened: open that.
 
     @staticmethod
     def create(index_dir: Path, manifest: Manifest) -> Index:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +133,57 @@ def test_leftovers_of_a_crashed_write_are_ignored_then_cleaned(tmp_path: Path) -
     add_file(change, "a.txt", ["one"])
     change.commit()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["CURRENT", "gen-000002"]
+
+
+def test_searches_on_threads_survive_new_generations_being_committed(tmp_path: Path) -> None:
+    """Readers keep using the generation they opened while ingests make newer ones live."""
+    from fakes import BagOfWordsEmbedder
+
+    from rag.assistant import Assistant
+    from rag.config import Settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "volcano.txt").write_text("The volcano spat lava over the ice.")
+    assistant = Assistant(Settings(index_dir=tmp_path / "index"), embedder=BagOfWordsEmbedder())
+    assistant.ingest([docs])
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    searches = [0]
+
+    def search() -> None:
+        while not stop.is_set():
+            try:
+                assert assistant.retrieve("volcano lava", 3)
+                assistant.documents()
+                searches[0] += 1
+            except BaseException as exc:  # noqa: BLE001 - every failure is the finding
+                failures.append(exc)
+                return
+
+    readers = [threading.Thread(target=search) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    try:
+        for n in range(10):
+            (docs / f"bees-{n}.txt").write_text(f"Bee {n} made honey from the flower.")
+            assistant.ingest([docs])
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert not failures, failures[0]
+    assert searches[0] > 0
+    assert assistant.index().manifest.documents == 11
+
+
+def test_a_replaced_generation_stays_readable_until_its_last_reader_lets_go(tmp_path: Path) -> None:
+    index = Index.create(tmp_path, manifest())
+    change = index.begin()
+    add_file(change, "a.txt", ["one"])
+    change.commit()
+    assert not index.folder.exists() and index.is_stale()
+    assert index.catalog.chunk_count() == 0 and len(index.vectors) == 0
+    catalog = weakref.ref(index.catalog)
+    del index
+    assert catalog() is None
