@@ -5,8 +5,9 @@
 Indexes the eight Node.js API pages that Debian's `nodejs` package installs (read in place, never
 copied) and the repository's documents/, asks every question (follow-ups with their history) with
 the default settings (RAG_* variables and rag.toml apply), and writes a Markdown report to `--out`
-and every answer with its judgement to the same path with a .json suffix. `--limit` draws a sample
-stratified by kind. Run it from the repository root, so that documents/ is found.
+and every answer with its judgement to the same path with a .json suffix (while it runs, one line
+per answer goes to .records.jsonl). `--limit` draws a sample stratified by kind. Run it from the
+repository root, so that documents/ is found.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def main() -> None:
     parser.add_argument("--index-root", type=Path, default=None, help="Keep (and reuse) the indexes here.")
     parser.add_argument("--out", type=Path, default=Path("evals/RESULTS-devset.md"))
     args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".records.jsonl").unlink(missing_ok=True)
 
     node_docs = node_docs_folder(args.node_docs)
     if node_docs is None:
@@ -74,6 +77,7 @@ def main() -> None:
         documents=args.documents,
         index_root=args.index_root,
         progress=lambda message: print(message, file=sys.stderr, flush=True),
+        sink=args.out.with_suffix(".records.jsonl"),
     )
     command = "python evals/devset_score.py " + shlex.join(sys.argv[1:])
     results.update(
@@ -82,10 +86,10 @@ def main() -> None:
         node_docs=str(node_docs),
         settings={name: getattr(settings, name) for name in REPORTED_SETTINGS},
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(
         json.dumps({**results, "records": records}, indent=2, default=str)
     )
+    args.out.with_suffix(".records.jsonl").unlink()
     setting_lines = "".join(f"- `{name}`: `{value}`\n" for name, value in results["settings"].items())
     args.out.write_text(
         "# Real-documentation development set: results\n\n"

@@ -255,9 +255,11 @@ def run_devset(
     documents: Path,
     index_root: Path | None = None,
     progress: Callable[[str], None] = lambda _m: None,
+    sink: Path | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Index each collection the questions use (in `index_root`, reused when already built there), ask
-    every question with its history and score: results and one record per question."""
+    every question with its history and score: results and one record per question, each also appended
+    to the JSON-lines file `sink` as soon as it is judged, so a run cut short keeps its answers."""
     from rag.assistant import Assistant
 
     root = index_root or Path(tempfile.mkdtemp(prefix="rag-devset-"))
@@ -282,6 +284,9 @@ def run_devset(
         answer = assistants[question.collection].ask(question.question, history=question.history or None)
         record = answer_record(question, answer)
         records.append(record)
+        if sink is not None:
+            with sink.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(record) + "\n")
         seconds = record["seconds"] or 0.0
         progress(f"[{number}/{len(questions)}] {question.id}: {record['outcome']} ({seconds:.1f} s)")
     return {"questions": len(records), "scores": score(records)}, records
