@@ -17,6 +17,7 @@ from rag.errors import ModelUnavailableError
 log = logging.getLogger("rag")
 
 
+@runtime_checkable
 class Embedder(Protocol):
     """Maps texts to L2-normalized float32 vectors; also counts text in its own tokens."""
 

@@ -21,8 +21,7 @@ from pathlib import Path
 from rag.catalog import Catalog
 from rag.errors import IndexIncompatibleError, IndexMissingError
 from rag.lexical import LEXICAL_DIR, LexicalIndex, lexical_text
-from rag.stores import FaissVectorStore
-from rag.stores.faiss_store import DEFAULT_NPROBE, VectorIndexPolicy
+from rag.stores import DEFAULT_NPROBE, FLAT, FaissVectorStore, VectorIndexPolicy, VectorStore
 
 log = logging.getLogger("rag")
 
@@ -42,7 +41,7 @@ class Manifest:
     dimension: int
     chunk_tokens: int
     chunk_overlap: int
-    vector_index: str = FaissVectorStore.kind
+    vector_index: str = FLAT
     embed_titles: bool = True
     """Whether chunks were embedded with their document title in front (absent in old manifests: the
     default then and now, True)."""
@@ -153,7 +152,7 @@ class Index:
         self.folder = folder
         self.manifest = manifest
         self.catalog = Catalog(folder / CATALOG_FILE, read_only=True)
-        self.vectors = FaissVectorStore.load(folder / VECTORS_FILE, nprobe=nprobe)
+        self.vectors: VectorStore = FaissVectorStore.load(folder / VECTORS_FILE, nprobe=nprobe)
         self._lexical: LexicalIndex | None = None
 
     @property
@@ -222,6 +221,7 @@ class IndexChange:
         if self.folder.exists():
             shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True)
+        self.vectors: VectorStore
         if base is None:
             self.catalog = Catalog(self.folder / CATALOG_FILE)
             self.vectors = FaissVectorStore(manifest.dimension)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -75,8 +75,10 @@ def maximal_marginal_relevance(
     return chosen
 
 
+@runtime_checkable
 class Reranker(Protocol):
-    """Rescores passages for a question; returns them best first with the new scores."""
+    """Rescores passages for a question; returns them best first with the new scores (every
+    implementation passes `tests/contracts.py` `RerankerContract`)."""
 
     def rerank(self, question: str, passages: Sequence[Passage]) -> list[Passage]: ...
 

@@ -5,33 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
+from fakes import HesitantGenerator, ScriptedGenerator
 
 from rag.assistant import Assistant
 from rag.config import Settings
-from rag.generation import GenerationStream
 from rag.grounding import NO_ANSWER
-
-
-class ScriptedGenerator:
-    """Answers with the next scripted reply, in word pieces, and keeps the messages it was sent."""
-
-    name = "scripted"
-
-    def __init__(self, *replies: str) -> None:
-        self.replies = list(replies)
-        self.calls: list[list[dict[str, str]]] = []
-
-    def stream(
-        self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.0
-    ) -> GenerationStream:
-        self.calls.append(messages)
-        words = self.replies.pop(0).split(" ")
-        return GenerationStream(iter([w if i == 0 else " " + w for i, w in enumerate(words)]))
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
 
 
 @pytest.fixture(scope="module")
@@ -144,21 +123,6 @@ def test_follow_up_is_rewritten_before_retrieval(index_dir: Path, embedder) -> N
     assert "How does sourdough bread rise?" in answer_prompt[-1]["content"]
     assert answer.passages[0].chunk.doc_id.endswith("bread.txt")
     assert "rewrite_seconds" in answer.timings
-
-
-class HesitantGenerator(ScriptedGenerator):
-    """A scripted generator that also reports a fixed probability of starting with the refusal."""
-
-    def __init__(self, refusal_probability: float, *replies: str) -> None:
-        super().__init__(*replies)
-        self.refusal_probability = refusal_probability
-        self.scored: list[str] = []
-
-    def continuation_logprob(
-        self, messages: list[dict[str, str]], continuation: str, max_tokens: int
-    ) -> float:
-        self.scored.append(continuation)
-        return float(np.log(self.refusal_probability))
 
 
 @pytest.mark.parametrize(("probability", "abstains"), [(0.6, True), (0.2, False)])

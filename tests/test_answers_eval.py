@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fakes import KeywordChecker
 
 from rag.evaluation.answers import resupport
 from rag.evaluation.calibration import calibrate, write_calibration
@@ -105,18 +106,6 @@ def test_refusal_threshold_abstains_on_recorded_doubt() -> None:
     )
 
 
-class WordChecker:
-    """Support 1 when every word of the claim is in the evidence."""
-
-    name = "words"
-
-    def score(self, claims, evidence) -> list[float]:
-        return [
-            float(bool(texts) and set(c.lower().strip(".?").split()) <= set(" ".join(texts).lower().split()))
-            for c, texts in zip(claims, evidence, strict=True)
-        ]
-
-
 def test_resupport_scores_stored_sentences_again_with_their_question() -> None:
     corpus = {
         "p1": ("t", "erebus was climbed in 1908"),
@@ -124,7 +113,7 @@ def test_resupport_scores_stored_sentences_again_with_their_question() -> None:
         "p9": ("t", "x"),
     }
     records = [replace(r, question="erebus climbed") for r in RECORDS[:2]]
-    again = resupport(records, corpus, WordChecker(), short_answers=True)
+    again = resupport(records, corpus, KeywordChecker(), short_answers=True)
     first, second = (r.generative.sentences[0] for r in again)
     assert first.support == 1.0  # "erebus climbed 1908" all in p1
     assert second.support == 0.0  # "erebus climbed in antarctica": p2 lacks "erebus"

@@ -7,58 +7,18 @@ everything else (embedder, index, Assistant, app) is real.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakes import GatedGenerator
 from fastapi.testclient import TestClient
 from test_api import assert_error, sse_events
 
 from rag.api import create_app
 from rag.assistant import Assistant
 from rag.config import Settings
-from rag.generation import GenerationStream
-
-
-class GatedGenerator:
-    """Writes "<MARK>-0 <MARK>-1 ..." for the MARK word in the question, once `gate` is open."""
-
-    name = "gated-test-double"
-
-    def __init__(self, tokens: int = 5) -> None:
-        self.gate = threading.Event()
-        self.tokens = tokens
-        self.started = 0
-        self.running = 0
-        self.most_running = 0
-        self._lock = threading.Lock()
-
-    def stream(
-        self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.0
-    ) -> GenerationStream:
-        mark = re.findall(r"MARK\w+", " ".join(m["content"] for m in messages))[-1]
-
-        def pieces() -> Iterator[str]:
-            with self._lock:
-                self.started += 1
-                self.running += 1
-                self.most_running = max(self.most_running, self.running)
-            try:
-                self.gate.wait(30)
-                for i in range(self.tokens):
-                    time.sleep(0.01)
-                    yield f"{mark}-{i} "
-            finally:
-                with self._lock:
-                    self.running -= 1
-
-        return GenerationStream(pieces())
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
 
 
 @pytest.fixture()

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from contracts import GROUNDED, MAX_TOKENS, GeneratorContract
+from fakes import ScriptedGenerator
 
 from rag.config import Settings
 from rag.errors import ModelUnavailableError
@@ -93,21 +95,6 @@ def test_stream_passes_errors_on_and_finishes() -> None:
     with pytest.raises(RuntimeError, match="model failed"):
         next(stream)
     assert stream.done
-
-
-def test_a_minimal_class_satisfies_the_generator_protocol() -> None:
-    class Echo:
-        name = "echo"
-
-        def stream(
-            self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.0
-        ) -> GenerationStream:
-            return GenerationStream(iter([messages[-1]["content"]]))
-
-        def count_tokens(self, text: str) -> int:
-            return len(text.split())
-
-    assert isinstance(Echo(), Generator)
 
 
 # --- The packaged model: assembly from part packages ----------------------------------------------------
@@ -255,16 +242,6 @@ def test_transformers_offline_reports_an_unknown_model(tmp_path: Path) -> None:
 
 # --- The contract every Generator passes (real packaged model) ------------------------------------------
 
-GROUNDED = [
-    {
-        "role": "user",
-        "content": "Source [1]: The capital of Freedonia is Lakeview.\n"
-        "Question: What is the capital of Freedonia? Answer with a citation like [1].",
-    }
-]
-LONG_ANSWER = [{"role": "user", "content": "Count from 1 to 100, separated by commas."}]
-MAX_TOKENS = 24  # transformers decodes ~7 tokens/s on 2 cores
-
 
 @pytest.fixture(scope="module", params=["llama_cpp", "transformers"])
 def generator(request: pytest.FixtureRequest) -> Iterator[Generator]:
@@ -289,36 +266,12 @@ def generator(request: pytest.FixtureRequest) -> Iterator[Generator]:
 
 
 @pytest.mark.slow
-class TestGeneratorContract:
-    def test_is_a_generator(self, generator: Generator) -> None:
-        assert isinstance(generator, Generator)
-        assert generator.name
+class TestPackagedGenerators(GeneratorContract):
+    """Both backends with the packaged model: the contract, and what a real model knows."""
 
-    def test_streams_text_pieces_with_stats(self, generator: Generator) -> None:
+    def test_answers_from_the_source(self, generator: Generator) -> None:
         stream = generator.stream(GROUNDED, max_tokens=MAX_TOKENS)
-        pieces = list(stream)
-        assert pieces
-        assert all(isinstance(piece, str) and piece for piece in pieces)
-        assert stream.done
-        stats = stream.stats
-        assert stats.prompt_tokens > 0
-        assert 0 < stats.completion_tokens <= MAX_TOKENS
-        assert 0.0 < stats.first_token_seconds <= stats.total_seconds
-        assert "Lakeview" in stream.text, stream.text
-
-    def test_respects_max_tokens(self, generator: Generator) -> None:
-        stream = generator.stream(LONG_ANSWER, max_tokens=6)
-        text = "".join(stream)
-        assert 0 < stream.stats.completion_tokens <= 6
-        assert generator.count_tokens(text) <= 7, text
-
-    def test_closing_early_frees_the_model_for_the_next_answer(self, generator: Generator) -> None:
-        stream = generator.stream(LONG_ANSWER, max_tokens=MAX_TOKENS)
-        assert next(stream)
-        stream.close()
-        assert stream.done
-        again = generator.stream(GROUNDED, max_tokens=4)
-        assert "".join(again)
+        assert "Lakeview" in "".join(stream), stream.text
 
     def test_scores_continuations_by_the_models_belief(self, generator: Generator) -> None:
         assert isinstance(generator, ContinuationScorer)
@@ -336,9 +289,13 @@ class TestGeneratorContract:
         generator.continuation_logprob(GROUNDED, "Paris is the capital", 4)
         assert "Lakeview" in "".join(generator.stream(GROUNDED, max_tokens=MAX_TOKENS))
 
-    def test_counts_tokens(self, generator: Generator) -> None:
-        assert generator.count_tokens("The capital of Freedonia is Lakeview.") > 0
-        assert generator.count_tokens("") == 0
+
+class TestScriptedGenerator(GeneratorContract):
+    """The test fake that tests/fakes.py gives the answering tests."""
+
+    @pytest.fixture
+    def generator(self) -> Generator:
+        return ScriptedGenerator(*["The capital of Freedonia is Lakeview [1]."] * 2, "1, 2, 3, 4, 5, 6, 7, 8")
 
 
 @pytest.mark.slow

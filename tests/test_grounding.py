@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fakes import KeywordChecker
+
 from rag.grounding import (
     NO_ANSWER,
     answer_citations,
@@ -27,20 +29,6 @@ def test_invalid_and_missing_citations_are_detected() -> None:
     )
     assert [s.citations for s in sentences] == [(2,), (1,), ()]
     assert [s.invalid_citations for s in sentences] == [(), (7,), ()]
-
-
-class KeywordChecker:
-    """Support 1 when every word of the claim appears in the evidence, else 0."""
-
-    name = "keyword"
-
-    def score(self, claims: Sequence[str], evidence: Sequence[Sequence[str]]) -> list[float]:
-        return [
-            float(
-                bool(texts) and all(w in " ".join(texts).lower() for w in claim.lower().rstrip(".").split())
-            )
-            for claim, texts in zip(claims, evidence, strict=True)
-        ]
 
 
 def test_check_sentences_marks_unsupported_uncited_and_invalid() -> None:

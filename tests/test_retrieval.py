@@ -6,10 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from contracts import RerankerContract
+from fakes import BagOfWordsEmbedder, ReverseReranker
 
 from rag.catalog import FileRecord
 from rag.index import FORMAT_VERSION, Index, IndexChange, Manifest
 from rag.retrieval import (
+    Reranker,
     RetrievalFilter,
     Retriever,
     evidence_score,
@@ -18,23 +21,7 @@ from rag.retrieval import (
 )
 from rag.types import Chunk, Document
 
-WORDS = ["volcano", "lava", "bread", "yeast", "bee", "honey", "flower", "ice"]
-DIM = len(WORDS)
-
-
-class BagOfWordsEmbedder:
-    """A tiny deterministic embedder: one dimension per known word."""
-
-    name = "bag-of-words"
-    dimension = DIM
-    max_tokens = 256
-
-    def embed_query(self, text: str) -> np.ndarray:
-        vector = np.array([text.lower().count(w) for w in WORDS], dtype=np.float32) + 1e-3
-        return vector / np.linalg.norm(vector)
-
-    def embed(self, texts, **_kwargs) -> np.ndarray:  # noqa: ANN001, ANN003
-        return np.vstack([self.embed_query(t) for t in texts])
+DIM = BagOfWordsEmbedder.dimension
 
 
 def add_file(change: IndexChange, path: str, title: str, texts: list[str]) -> None:
@@ -123,9 +110,13 @@ def test_bm25_follows_removals_at_commit(index: Index, tmp_path: Path) -> None:
     assert Retriever(BagOfWordsEmbedder(), reopened, mode="bm25").retrieve("sourdough", 3) == []
 
 
-class ReverseReranker:
-    def rerank(self, question, passages):  # noqa: ANN001, ANN201
-        return list(reversed(passages))
+class TestReverseReranker(RerankerContract):
+    """The test fake only: no cross-encoder model is available offline (none ships in a package), so the
+    CrossEncoderReranker cannot run here."""
+
+    @pytest.fixture
+    def reranker(self) -> Reranker:
+        return ReverseReranker()
 
 
 def test_reranker_reorders_the_head(index: Index) -> None:

@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-from rag.generation import GenerationStream
+from fakes import ScriptedGenerator
+
 from rag.rewriting import HISTORY_TURNS, rewrite_messages, standalone_question
-
-
-class Reply:
-    name = "reply"
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.calls = 0
-
-    def stream(
-        self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.0
-    ) -> GenerationStream:
-        self.calls += 1
-        return GenerationStream(iter([self.text]))
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
 
 HISTORY = [
     {"role": "user", "content": "How many people lived in Warsaw in 2023?"},
@@ -30,24 +13,24 @@ HISTORY = [
 
 
 def test_follow_up_is_rewritten() -> None:
-    generator = Reply('"How many people lived in Warsaw in 2024?"\nextra line')
+    generator = ScriptedGenerator('"How many people lived in Warsaw in 2024?"\nextra line')
     assert (
         standalone_question(generator, "and in 2024?", HISTORY) == "How many people lived in Warsaw in 2024?"
     )
 
 
 def test_without_history_the_question_stands_and_the_model_is_not_called() -> None:
-    generator = Reply("anything")
+    generator = ScriptedGenerator("anything")
     assert standalone_question(generator, "What is Warsaw?", None) == "What is Warsaw?"
     assert (
         standalone_question(generator, "What is Warsaw?", [{"role": "user", "content": " "}])
         == "What is Warsaw?"
     )
-    assert generator.calls == 0
+    assert generator.calls == []
 
 
 def test_an_empty_rewrite_keeps_the_question() -> None:
-    assert standalone_question(Reply(""), "and in 2024?", HISTORY) == "and in 2024?"
+    assert standalone_question(ScriptedGenerator(""), "and in 2024?", HISTORY) == "and in 2024?"
 
 
 def test_prompt_holds_recent_turns_without_citation_markers() -> None:

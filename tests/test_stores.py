@@ -1,18 +1,43 @@
-"""FAISS stores: the layout chosen by size, conversions keeping every vector, filtered search."""
+"""FAISS stores: the VectorStore contract in both layouts, the layout chosen by size, conversions keeping
+every vector, filtered search."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
+from contracts import VectorStoreContract
 
 from rag.index import FORMAT_VERSION, Index, IndexChange, Manifest
-from rag.stores.faiss_store import FLAT, IVF, FaissVectorStore, VectorIndexPolicy
+from rag.stores import FLAT, IVF, FaissVectorStore, VectorIndexPolicy, VectorStore
 
 
 def vectors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
     data = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
     return data / np.linalg.norm(data, axis=1, keepdims=True)
+
+
+class TestFlatFaissStore(VectorStoreContract):
+    @pytest.fixture
+    def store(self) -> VectorStore:
+        return FaissVectorStore(16)
+
+    def load(self, path: Path) -> VectorStore:
+        return FaissVectorStore.load(path)
+
+
+class TestIvfFaissStore(VectorStoreContract):
+    @pytest.fixture
+    def store(self) -> VectorStore:
+        """An IVF store trained on other vectors, then emptied."""
+        ids = np.arange(400)
+        store = FaissVectorStore.build(IVF, ids, vectors(400, seed=3))
+        store.remove(ids)
+        return store
+
+    def load(self, path: Path) -> VectorStore:
+        return FaissVectorStore.load(path)
 
 
 def test_policy_chooses_by_size_with_hysteresis() -> None:

@@ -1,9 +1,12 @@
-"""The SupportChecker contract, run against every checker, and the support benchmark's math."""
+"""The SupportChecker contract (tests/contracts.py) run against every checker that runs offline, the
+evidence checker's features, and the support benchmark's math."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from contracts import EVIDENCE, SupportCheckerContract
+from fakes import KeywordChecker, SentenceVectorsOnly
 
 from rag.evaluation.support import cross_validated_auc, fit_logistic, roc_auc
 from rag.support import (
@@ -13,66 +16,30 @@ from rag.support import (
     token_alignment,
 )
 
-EVIDENCE = [
-    "Mount Erebus is the southernmost active volcano on Earth. It was first climbed in 1908.",
-    "Sourdough bread rises because wild yeast and lactobacilli ferment the dough.",
-]
+
+class TestEvidenceSupportChecker(SupportCheckerContract):
+    """The evidence checker lexical only, with the MiniLM's token vectors, and with sentence vectors only."""
+
+    @pytest.fixture(
+        params=[
+            "lexical",
+            pytest.param("evidence", marks=pytest.mark.slow),
+            pytest.param("sentence-vectors-only", marks=pytest.mark.slow),
+        ]
+    )
+    def checker(self, request: pytest.FixtureRequest) -> SupportChecker:
+        if request.param == "lexical":
+            return EvidenceSupportChecker(None)
+        embedder = request.getfixturevalue("embedder")
+        if request.param == "sentence-vectors-only":
+            embedder = SentenceVectorsOnly(embedder)
+        return EvidenceSupportChecker(embedder)
 
 
-class SentenceVectorsOnly:
-    """An embedder without token vectors: the checker falls back to lexical token features."""
-
-    def __init__(self, embedder) -> None:
-        self.embed = embedder.embed
-
-
-@pytest.fixture(params=["lexical", "evidence", "sentence-vectors-only"])
-def checker(request: pytest.FixtureRequest, embedder) -> SupportChecker:
-    chosen = {"lexical": None, "evidence": embedder, "sentence-vectors-only": SentenceVectorsOnly(embedder)}
-    return EvidenceSupportChecker(chosen[request.param])
-
-
-class TestSupportCheckerContract:
-    """What every SupportChecker must do; add new checkers to the `checker` fixture."""
-
-    def test_is_a_support_checker(self, checker: SupportChecker) -> None:
-        assert isinstance(checker, SupportChecker) and checker.name
-
-    def test_one_score_in_0_1_per_claim(self, checker: SupportChecker) -> None:
-        scores = checker.score(
-            ["Erebus was first climbed in 1908.", "Bread rises."], [[EVIDENCE[0]], [EVIDENCE[1]]]
-        )
-        assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)
-        assert checker.score([], []) == []
-
-    def test_no_evidence_is_no_support(self, checker: SupportChecker) -> None:
-        assert checker.score(["Erebus was first climbed in 1908."], [[]]) == [0.0]
-
-    def test_stated_claims_outscore_unstated_ones(self, checker: SupportChecker) -> None:
-        stated, unstated, wrong_source = checker.score(
-            [
-                "Mount Erebus was first climbed in 1908.",
-                "Mount Erebus erupted violently in 1974 and 1991.",
-                "Mount Erebus was first climbed in 1908.",
-            ],
-            [[EVIDENCE[0]], [EVIDENCE[0]], [EVIDENCE[1]]],
-        )
-        assert stated > unstated and stated > wrong_source
-
-    def test_several_passages_together_support_a_claim(self, checker: SupportChecker) -> None:
-        claim = "Erebus was climbed in 1908 and sourdough rises from wild yeast."
-        alone, both = checker.score([claim, claim], [[EVIDENCE[0]], EVIDENCE])
-        assert both > alone
-
-    def test_an_unsupported_extra_clause_lowers_support(self, checker: SupportChecker) -> None:
-        supported, with_extra = checker.score(
-            [
-                "Mount Erebus was first climbed in 1908.",
-                "Mount Erebus was first climbed in 1908, by a Norwegian team led by Roald Amundsen.",
-            ],
-            [[EVIDENCE[0]], [EVIDENCE[0]]],
-        )
-        assert supported > with_extra
+class TestKeywordChecker(SupportCheckerContract):
+    @pytest.fixture
+    def checker(self) -> SupportChecker:
+        return KeywordChecker()
 
 
 def test_token_alignment_finds_the_missing_piece(embedder) -> None:
@@ -113,6 +80,19 @@ def test_cross_validated_auc_scores_held_out_folds() -> None:
     informative = labels[:, None] + rng.normal(0, 0.3, (100, 1))
     assert cross_validated_auc(informative, labels) > 0.95
     assert 0.3 < cross_validated_auc(rng.normal(size=(100, 1)), labels) < 0.7
+
+
+@pytest.mark.slow
+class TestJudgeSupportChecker(SupportCheckerContract):
+    """The packaged generator judging support (the NLI cross-encoder has no offline model to run)."""
+
+    @pytest.fixture
+    def checker(self) -> SupportChecker:
+        from rag.config import Settings
+        from rag.generation import build_generator
+        from rag.support import JudgeSupportChecker
+
+        return JudgeSupportChecker(build_generator(Settings()))
 
 
 @pytest.mark.slow

@@ -10,21 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import faiss
 import numpy as np
 
-FLAT = "flat-ip"
-IVF = "ivf-flat"
-VectorIndexSetting = Literal["auto", "flat", "ivf"]
+from rag.stores.base import DEFAULT_NPROBE, FLAT, IVF, VectorIndexPolicy
+
 _EXACT_FILTER_LIMIT = 20_000
-DEFAULT_NPROBE = 128
-"""IVF lists probed per query. Measured with evals/scale.py on synthetic overlapping clusters
-(--spread 1.0): recall@10 vs exact 0.964 at 200k vectors (894 lists, where `auto` switches to IVF)
-and 0.987 at 1M (2,000 lists, p50 4.2 ms); 32 gave 0.837 and 0.959. See evals/RESULTS-retrieval.md."""
 _SINGLE_THREAD_SCAN = 100_000
 """A one-query search scanning at most this many vectors runs on one OpenMP thread: starting a
 thread team costs more than it saves there (SciFact's 11k chunks: 0.4 ms on one thread, 1.7 ms on
@@ -45,31 +38,14 @@ def _omp_threads(count: int | None) -> Iterator[None]:
         faiss.omp_set_num_threads(previous)
 
 
-@dataclass(frozen=True)
-class VectorIndexPolicy:
-    """Which FAISS layout to use: `auto` switches to IVF at `threshold` vectors (back to flat below half)."""
-
-    kind: VectorIndexSetting = "auto"
-    threshold: int = 200_000
-    nprobe: int = DEFAULT_NPROBE
-
-    def choose_kind(self, count: int, current: str = FLAT) -> str:
-        if self.kind == "flat" or count == 0:
-            return FLAT
-        if self.kind == "ivf":
-            return IVF
-        if current == IVF:
-            return IVF if count >= self.threshold // 2 else FLAT
-        return IVF if count >= self.threshold else FLAT
-
-
 def ivf_lists(count: int) -> int:
     """Inverted lists for `count` vectors: about 2 * sqrt(n), so training stays fast on a CPU."""
     return max(1, min(65536, int(2 * math.sqrt(max(count, 1)))))
 
 
 class FaissVectorStore:
-    """Vectors keyed by the catalog's chunk ids, in an `IndexIDMap2(IndexFlatIP)` or an `IndexIVFFlat`."""
+    """A `VectorStore`: the catalog's chunk ids and their vectors, in an `IndexIDMap2(IndexFlatIP)` or an
+    `IndexIVFFlat`."""
 
     kind = FLAT
 
