@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.assistant import REFUSAL_PROBE_TOKENS, Assistant
+from rag.answering import REFUSAL_PROBE_TOKENS
+from rag.assistant import Assistant
 from rag.config import Settings
 from rag.evaluation.datasets import load_squad
 from rag.evaluation.retrieval import build_index

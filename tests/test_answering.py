@@ -99,14 +99,16 @@ def test_extractive_mode_needs_no_generator(index_dir: Path, embedder) -> None:
     assert assistant.generator.calls == []
 
 
-def test_stream_sends_tokens_then_one_answer_with_support(index_dir: Path, embedder) -> None:
+def test_stream_yields_tokens_then_the_answer_with_support(index_dir: Path, embedder) -> None:
     assistant = assistant_with(index_dir, embedder, "Erebus was first climbed in 1908 [1].")
-    events = list(assistant.ask_stream(QUESTION))
-    assert [e["type"] for e in events[:-1]] == ["token"] * (len(events) - 1) and len(events) > 2
-    final = events[-1]
-    assert final["type"] == "answer" and final["answer_object"].text == final["answer"]["answer"]
-    assert final["answer"]["sentences"][0]["supported"] in (True, False)
-    assert "".join(e["text"] for e in events[:-1]) == final["answer"]["answer"]
+    stream = assistant.ask_stream(QUESTION)
+    with pytest.raises(RuntimeError, match="not written yet"):
+        stream.answer  # noqa: B018
+    tokens = list(stream)
+    assert len(tokens) > 2 and all(isinstance(t, str) for t in tokens)
+    assert "".join(tokens) == stream.answer.text
+    assert stream.answer.sentences[0].supported in (True, False)
+    assert list(stream) == [] and stream.result() is stream.answer, "a finished stream keeps its answer"
 
 
 def test_follow_up_is_rewritten_before_retrieval(index_dir: Path, embedder) -> None:
@@ -149,3 +151,37 @@ def test_refusal_threshold_abstains_on_the_models_own_doubt(
 def test_refusal_probability_is_not_measured_without_a_scoring_backend(index_dir: Path, embedder) -> None:
     answer = assistant_with(index_dir, embedder, "Mount Erebus was first climbed in 1908 [1].").ask(QUESTION)
     assert answer.refusal_probability is None and not answer.abstained
+
+
+class WatchedGenerator(ScriptedGenerator):
+    """A scripted generator that notes when the model's stream is closed before it finished."""
+
+    def __init__(self, *replies: str) -> None:
+        super().__init__(*replies)
+        self.stopped = False
+
+    def stream(
+        self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.0
+    ) -> GenerationStream:
+        pieces = super().stream(messages, max_tokens=max_tokens, temperature=temperature)
+
+        def watched():  # noqa: ANN202
+            try:
+                yield from pieces
+            except GeneratorExit:
+                self.stopped = True
+                raise
+
+        return GenerationStream(watched())
+
+
+def test_closing_the_stream_stops_the_model_and_frees_it(index_dir: Path, embedder) -> None:
+    generator = WatchedGenerator("Mount Erebus was first climbed in 1908 [1].", "Erebus [1].")
+    assistant = Assistant(
+        Settings(index_dir=index_dir, top_k=2, min_relevance=0.1), embedder=embedder, generator=generator
+    )
+    stream = assistant.ask_stream(QUESTION)
+    assert next(stream) == "Mount"
+    stream.close()
+    assert generator.stopped and not assistant.answerer.generation_lock.locked()
+    assert assistant.ask(QUESTION).text == "Erebus [1]."

@@ -66,8 +66,7 @@ def test_unrelated_question_abstains(assistant: Assistant) -> None:
 
 
 def test_streaming_yields_tokens_then_the_answer(assistant: Assistant) -> None:
-    events = list(assistant.ask_stream("What colours is the harbour lighthouse painted?", k=3))
-    tokens = [e["text"] for e in events if e["type"] == "token"]
-    final = events[-1]
-    assert final["type"] == "answer" and tokens
-    assert "green" in final["answer"]["answer"].lower()
+    stream = assistant.ask_stream("What colours is the harbour lighthouse painted?", k=3)
+    tokens = list(stream)
+    assert tokens and "".join(tokens).strip() == stream.answer.text
+    assert "green" in stream.answer.text.lower()

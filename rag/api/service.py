@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
+from rag.answering import AnswerStream
 from rag.api.queue import AnswerQueue, AnswerTicket
 from rag.api.schemas import Turn, answer_payload
 from rag.api.uploads import IngestJobs
 from rag.assistant import Assistant
 from rag.errors import RagError
-from rag.types import Answer
 
 log = logging.getLogger("rag.api")
 
@@ -31,42 +31,34 @@ class ApiService:
 
     @staticmethod
     def _ask_kwargs(k: int | None, history: list[Turn]) -> dict[str, Any]:
-        """Keyword arguments of `Assistant.ask_stream`: the history makes a follow-up standalone first."""
+        """Keyword arguments of `Assistant.ask`/`ask_stream`; the history makes a follow-up standalone."""
         return {"k": k, "history": [turn.model_dump() for turn in history] or None}
 
     async def answer(self, question: str, k: int | None, history: list[Turn]) -> dict[str, Any]:
         """The whole answer, after waiting for the model (ServerBusyError when the queue is full)."""
         with self.queue.admit():
-            answer = await run_in_threadpool(self._ask, question, self._ask_kwargs(k, history))
+            answer = await run_in_threadpool(self.assistant.ask, question, **self._ask_kwargs(k, history))
         return answer_payload(answer)
-
-    def _ask(self, question: str, kwargs: dict[str, Any]) -> Answer:
-        answer: Answer | None = None
-        for event in self.assistant.ask_stream(question, **kwargs):
-            if event["type"] == "answer":
-                answer = event["answer_object"]
-        assert answer is not None
-        return answer
 
     def start_stream(
         self, question: str, k: int | None, history: list[Turn]
     ) -> AsyncIterator[dict[str, Any]]:
-        """Admit now (so a full queue is a 503 before any byte is sent), then stream the Assistant's events.
+        """Admit now (so a full queue is a 503 before any byte is sent), then stream the answer.
 
         Yields {"type": "token", "text"} and one {"type": "answer", "answer": payload}; an error after
         the stream began arrives as {"type": "error", "error": {...}}.
         """
         ticket = self.queue.admit()
-        events = self.assistant.ask_stream(question, **self._ask_kwargs(k, history))
-        return _bridge(events, ticket)
+        stream = self.assistant.ask_stream(question, **self._ask_kwargs(k, history))
+        return _bridge(stream, ticket)
 
 
-async def _bridge(events: Iterator[dict[str, Any]], ticket: AnswerTicket) -> AsyncIterator[dict[str, Any]]:
-    """Pull a synchronous event stream from worker threads; closing it (client gone) frees the model."""
+async def _bridge(stream: AnswerStream, ticket: AnswerTicket) -> AsyncIterator[dict[str, Any]]:
+    """Read an answer stream from worker threads; closing it (client gone) frees the model."""
     try:
         while True:
             try:
-                event = await run_in_threadpool(next, events, None)
+                token = await run_in_threadpool(next, stream, None)
             except RagError as exc:
                 yield {"type": "error", "error": {"type": type(exc).__name__, "message": str(exc)}}
                 return
@@ -74,15 +66,13 @@ async def _bridge(events: Iterator[dict[str, Any]], ticket: AnswerTicket) -> Asy
                 log.exception("answer stream failed")
                 yield {"type": "error", "error": {"type": "InternalError", "message": "The answer failed."}}
                 return
-            if event is None:
+            if token is None:
+                yield {"type": "answer", "answer": answer_payload(stream.answer)}
                 return
-            if event["type"] == "answer":
-                yield {"type": "answer", "answer": answer_payload(event["answer_object"])}
-            else:
-                yield {"type": "token", "text": event["text"]}
+            yield {"type": "token", "text": token}
     finally:
         try:
-            events.close()  # type: ignore[attr-defined]
+            stream.close()
         except ValueError:
             log.warning("answer stream still running while closed")
         ticket.release()

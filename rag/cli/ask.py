@@ -26,14 +26,10 @@ def ask(
             answer = assistant.ask(question, k)
             sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
             return
-        answer = None
-        for event in assistant.ask_stream(question, k):
-            if event["type"] == "token":
-                out.print(event["text"], end="", highlight=False, markup=False, soft_wrap=True)
-            else:
-                answer = event["answer_object"]
-    assert answer is not None
-    print_sources(answer)
+        stream = assistant.ask_stream(question, k)
+        for token in stream:
+            out.print(token, end="", highlight=False, markup=False, soft_wrap=True)
+    print_sources(stream.answer)
 
 
 def print_sources(answer: Answer) -> None:

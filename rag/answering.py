@@ -1,0 +1,242 @@
+"""Answering: question -> retrieve -> gate -> generate -> ground -> `Answer`, streamed as an `AnswerStream`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Generator as Generator_
+
+import numpy as np
+
+from rag.config import AnswerMode, GroundingMode, Settings
+from rag.embeddings import Embedder
+from rag.errors import InvalidInputError
+from rag.extractive import extract_answer
+from rag.generation import ContinuationScorer, Generator
+from rag.grounding import (
+    NO_ANSWER,
+    answer_citations,
+    answer_sentences,
+    attribute_citations,
+    build_messages,
+    check_sentences,
+    citations_for,
+    is_refusal,
+    join_sentences,
+)
+from rag.policy import GroundingPolicy
+from rag.retrieval import RetrievalFilter, Retriever, evidence_score
+from rag.rewriting import standalone_question
+from rag.support import SupportChecker
+from rag.types import Answer, Passage
+
+REFUSAL_PROBE_TOKENS = 4
+"""Tokens of the refusal sentence whose probability is read ("The documents do not"): enough to tell it
+from answers that merely start with "The"."""
+
+
+class AnswerStream:
+    """One answer as it is written: iterating yields the model's token strings; afterwards `.answer` is the
+    final `Answer`. `close()` stops generation and frees the model (a client that went away)."""
+
+    def __init__(self, steps: Generator_[str, None, Answer]) -> None:
+        self._steps = steps
+        self._answer: Answer | None = None
+
+    def __iter__(self) -> AnswerStream:
+        return self
+
+    def __next__(self) -> str:
+        if self._answer is not None:
+            raise StopIteration
+        try:
+            return next(self._steps)
+        except StopIteration as finished:
+            self._answer = finished.value
+            raise StopIteration from None
+
+    @property
+    def answer(self) -> Answer:
+        """The final answer; only once iteration has ended."""
+        if self._answer is None:
+            raise RuntimeError("The answer is not written yet: iterate the stream (or call result()) first.")
+        return self._answer
+
+    def result(self) -> Answer:
+        """Read the stream to its end and return the answer (the tokens are discarded)."""
+        for _ in self:
+            pass
+        return self.answer
+
+    def close(self) -> None:
+        self._steps.close()
+
+    def __enter__(self) -> AnswerStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def check_question(question: str, k: int | None, default_k: int) -> tuple[str, int]:
+    """The question stripped and the number of passages, or InvalidInputError saying what is wrong."""
+    question = (question or "").strip()
+    if not question:
+        raise InvalidInputError('The question is empty: ask something, e.g. rag ask "What is rag?"')
+    k = default_k if k is None else k
+    if not 1 <= k <= 50:
+        raise InvalidInputError(f"k must be between 1 and 50, not {k}.")
+    return question, k
+
+
+class Answerer:
+    """Answers questions from the index; the generator, support checker and retriever come from providers,
+    so a question that abstains early never loads the model. One generation runs at a time."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder,
+        retriever: Callable[[], Retriever],
+        generator: Callable[[], Generator],
+        support_checker: Callable[[], SupportChecker],
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.retriever = retriever
+        self.generator = generator
+        self.support_checker = support_checker
+        self.generation_lock = threading.Lock()
+
+    def retrieve(
+        self, question: str, k: int | None = None, filters: RetrievalFilter | None = None
+    ) -> list[Passage]:
+        question, k = check_question(question, k, self.settings.top_k)
+        return self.retriever().retrieve(question, k, filters)
+
+    def stream(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        history: list[dict[str, str]] | None = None,
+        grounding_mode: GroundingMode | None = None,
+        answer_mode: AnswerMode | None = None,
+    ) -> AnswerStream:
+        """The answer to `question` as a stream (nothing runs until it is read); see `Assistant.ask_stream`."""
+        return AnswerStream(self._answer(question, k, history, grounding_mode, answer_mode))
+
+    def claim_context(self, question: str, extractive: bool) -> str | None:
+        """The question short answers are checked with (see `claim_of`); None for sentence answers."""
+        return question if self.settings.answer_style == "short" and not extractive else None
+
+    def _answer(
+        self,
+        question: str,
+        k: int | None,
+        history: list[dict[str, str]] | None,
+        grounding_mode: GroundingMode | None,
+        answer_mode: AnswerMode | None,
+    ) -> Generator_[str, None, Answer]:
+        """The path of one question, top to bottom: yields tokens while the model writes, returns the answer."""
+        started = time.perf_counter()
+        question, k = check_question(question, k, self.settings.top_k)
+        policy = GroundingPolicy.from_settings(self.settings, grounding_mode)
+        extractive = (answer_mode or self.settings.answer_mode) == "extractive"
+        timings: dict[str, float] = {}
+        if history and not extractive:
+            with self.generation_lock:
+                question = standalone_question(self.generator(), question, history)
+            timings["rewrite_seconds"] = time.perf_counter() - started
+        passages = self.retriever().retrieve(question, k)
+        timings["retrieval_seconds"] = time.perf_counter() - started
+        if policy.gate_abstains(evidence_score(passages)):
+            return _abstain(passages, timings, started)
+        refusal: float | None = None
+        if extractive:
+            text = extract_answer(question, passages, self.embedder)
+        else:
+            messages = build_messages(question, passages, self.settings.answer_style)
+            refusal = self._refusal_probability(messages, timings)
+            if policy.refusal_abstains(refusal):
+                return _abstain(passages, timings, started, refusal)
+            text = yield from self._generate(messages, timings, time.perf_counter() - started)
+        if not text or (is_refusal(text) and not citations_for(text, passages)):
+            return _abstain(passages, timings, started, refusal)
+        sentences = answer_sentences(text, len(passages))
+        if policy.checks_support:
+            checking = time.perf_counter()
+            context = self.claim_context(question, extractive)
+            checker, threshold = self.support_checker(), policy.support_threshold
+            sentences = check_sentences(sentences, passages, checker, threshold, context)
+            sentences = attribute_citations(
+                sentences, passages, checker, self.settings.attribution_min_support, context
+            )
+            sentences = check_sentences(sentences, passages, checker, threshold, context)  # attributed ones
+            timings["support_seconds"] = time.perf_counter() - checking
+        if policy.mode == "strict":
+            kept = policy.kept(sentences)
+            if kept is None:
+                return _abstain(passages, timings, started)
+            sentences = kept
+            text = join_sentences(sentences)
+        timings["total_seconds"] = time.perf_counter() - started
+        return Answer(
+            text,
+            abstained=False,
+            citations=answer_citations(text, sentences, passages),
+            timings=timings,
+            passages=passages,
+            sentences=sentences,
+            refusal_probability=refusal,
+        )
+
+    def _refusal_probability(self, messages: list[dict[str, str]], timings: dict[str, float]) -> float | None:
+        """The model's probability of replying with the refusal, when its backend can score a continuation.
+
+        It reads the model's belief that the sources lack the answer even when greedy decoding would go on
+        to answer anyway; the prompt's prefill is shared with the answer that follows.
+        """
+        generator = self.generator()
+        if not isinstance(generator, ContinuationScorer):
+            return None
+        started = time.perf_counter()
+        with self.generation_lock:
+            logprob = generator.continuation_logprob(messages, NO_ANSWER, REFUSAL_PROBE_TOKENS)
+        timings["refusal_check_seconds"] = time.perf_counter() - started
+        return float(np.exp(logprob))
+
+    def _generate(
+        self, messages: list[dict[str, str]], timings: dict[str, float], waited: float
+    ) -> Generator_[str, None, str]:
+        """Stream the model's answer token by token; returns the whole text and fills the timings."""
+        pieces: list[str] = []
+        settings = self.settings
+        with (
+            self.generation_lock,
+            self.generator().stream(
+                messages, max_tokens=settings.max_answer_tokens, temperature=settings.temperature
+            ) as stream,
+        ):
+            for piece in stream:
+                pieces.append(piece)
+                yield piece
+        stats = stream.stats
+        timings.update(
+            first_token_seconds=waited + stats.first_token_seconds,
+            generation_seconds=stats.total_seconds,
+            prompt_tokens=float(stats.prompt_tokens),
+            completion_tokens=float(stats.completion_tokens),
+            decode_tokens_per_second=stats.decode_tokens_per_second,
+        )
+        return "".join(pieces).strip()
+
+
+def _abstain(
+    passages: list[Passage], timings: dict[str, float], started: float, refusal: float | None = None
+) -> Answer:
+    """The plain "the documents do not say", with the nearest passages for the reader to check."""
+    timings["total_seconds"] = time.perf_counter() - started
+    return Answer(NO_ANSWER, abstained=True, timings=timings, passages=passages, refusal_probability=refusal)
