@@ -1,4 +1,4 @@
-"""Answering: question -> retrieve -> gate -> generate -> ground -> `Answer`, streamed as an `AnswerStream`."""
+"""Answering: question -> retrieve -> gate -> generate -> ground -> `Answer`, streamed as `AnswerStream`."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ class Answerer:
         grounding_mode: GroundingMode | None = None,
         answer_mode: AnswerMode | None = None,
     ) -> AnswerStream:
-        """The answer to `question` as a stream (nothing runs until it is read); see `Assistant.ask_stream`."""
+        """The answer to `question` as a stream; nothing runs until it is read (`Assistant.ask_stream`)."""
         return AnswerStream(self._answer(question, k, history, grounding_mode, answer_mode))
 
     def claim_context(self, question: str, extractive: bool) -> str | None:
@@ -140,7 +140,7 @@ class Answerer:
         grounding_mode: GroundingMode | None,
         answer_mode: AnswerMode | None,
     ) -> Generator_[str, None, Answer]:
-        """The path of one question, top to bottom: yields tokens while the model writes, returns the answer."""
+        """One question's path, top to bottom: yields tokens while the model writes, returns the answer."""
         started = time.perf_counter()
         question, k = check_question(question, k, self.settings.top_k)
         policy = GroundingPolicy.from_settings(self.settings, grounding_mode)
