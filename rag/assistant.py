@@ -22,7 +22,7 @@ from rag.generation import ContinuationScorer, Generator, build_generator
 from rag.index import Index
 from rag.ingest import Ingestor, ProgressCallback
 from rag.retrieval import CrossEncoderReranker, Reranker, RetrievalFilter, Retriever
-from rag.stores.faiss_store import VectorIndexPolicy
+from rag.stores import VectorIndexPolicy
 from rag.support import (
     CrossEncoderSupportChecker,
     EvidenceSupportChecker,

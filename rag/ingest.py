@@ -18,7 +18,7 @@ from rag.errors import DocumentNotFoundError, ParseError
 from rag.index import FORMAT_VERSION, Index, IndexChange, Manifest, WriteLock, read_current
 from rag.lexical import lexical_text
 from rag.parsers import SUPPORTED_SUFFIXES, parse, read_file
-from rag.stores.faiss_store import VectorIndexPolicy
+from rag.stores import VectorIndexPolicy
 from rag.types import Chunk, Document, FileFailure, IngestReport
 
 ProgressCallback = Callable[[str, int], None]

@@ -73,13 +73,14 @@ class KeywordChecker:
 
 class ScriptedGenerator:
     """Answers with the next scripted reply, in word pieces (one token per word, at most `max_tokens`),
-    and keeps the messages it was sent."""
+    keeps the messages it was sent, and notes (`stopped`) a reply closed before its end."""
 
     name = "scripted"
 
     def __init__(self, *replies: str) -> None:
         self.replies = list(replies)
         self.calls: list[list[dict[str, str]]] = []
+        self.stopped = False
 
     def stream(
         self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.0
@@ -89,9 +90,13 @@ class ScriptedGenerator:
         stats = GenerationStats(prompt_tokens=sum(self.count_tokens(m["content"]) for m in messages))
 
         def pieces() -> Iterator[str]:
-            for n, word in enumerate(words):
-                stats.completion_tokens = n + 1
-                yield word if n == 0 else " " + word
+            try:
+                for n, word in enumerate(words):
+                    stats.completion_tokens = n + 1
+                    yield word if n == 0 else " " + word
+            except GeneratorExit:
+                self.stopped = True
+                raise
 
         return GenerationStream(pieces(), stats)
 

@@ -153,30 +153,8 @@ def test_refusal_probability_is_not_measured_without_a_scoring_backend(index_dir
     assert answer.refusal_probability is None and not answer.abstained
 
 
-class WatchedGenerator(ScriptedGenerator):
-    """A scripted generator that notes when the model's stream is closed before it finished."""
-
-    def __init__(self, *replies: str) -> None:
-        super().__init__(*replies)
-        self.stopped = False
-
-    def stream(
-        self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.0
-    ) -> GenerationStream:
-        pieces = super().stream(messages, max_tokens=max_tokens, temperature=temperature)
-
-        def watched():  # noqa: ANN202
-            try:
-                yield from pieces
-            except GeneratorExit:
-                self.stopped = True
-                raise
-
-        return GenerationStream(watched())
-
-
 def test_closing_the_stream_stops_the_model_and_frees_it(index_dir: Path, embedder) -> None:
-    generator = WatchedGenerator("Mount Erebus was first climbed in 1908 [1].", "Erebus [1].")
+    generator = ScriptedGenerator("Mount Erebus was first climbed in 1908 [1].", "Erebus [1].")
     assistant = Assistant(
         Settings(index_dir=index_dir, top_k=2, min_relevance=0.1), embedder=embedder, generator=generator
     )
