@@ -6,7 +6,6 @@ import threading
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from rag.answering import Answerer, AnswerStream
 from rag.catalog import DocumentSummary
@@ -15,7 +14,6 @@ from rag.config import AnswerMode, GroundingMode, Settings
 from rag.embeddings import Embedder, SentenceTransformerEmbedder
 from rag.errors import (
     DocumentNotFoundError,
-    IndexMissingError,
     ModelUnavailableError,
 )
 from rag.generation import ContinuationScorer, Generator, build_generator
@@ -60,6 +58,11 @@ class Assistant:
     @cached_property
     def generator(self) -> Generator:
         return build_generator(self.settings)
+
+    @property
+    def generator_loaded(self) -> bool:
+        """Whether the language model is loaded (it loads on the first question that needs it)."""
+        return "generator" in self.__dict__
 
     @cached_property
     def support_checker(self) -> SupportChecker:
@@ -203,27 +206,3 @@ class Assistant:
     def claim_context(self, question: str, extractive: bool) -> str | None:
         """The question short answers are checked with (see `claim_of`); None for sentence answers."""
         return self.answerer.claim_context(question, extractive)
-
-    def health(self) -> dict[str, Any]:
-        """Model and index status, for `GET /api/health`."""
-        status: dict[str, Any] = {
-            "status": "ok",
-            "embedder": self.settings.embedder,
-            "generator": self.settings.generator,
-            "generator_backend": self.settings.generator_backend,
-            "generator_loaded": "generator" in self.__dict__,
-            "index_dir": str(self.index_dir),
-        }
-        try:
-            manifest = self.index().manifest
-            status["index"] = {
-                "documents": manifest.documents,
-                "chunks": manifest.chunks,
-                "generation": manifest.generation,
-                "vector_index": manifest.vector_index,
-            }
-        except IndexMissingError as exc:
-            status["status"] = "no_index"
-            status["index"] = None
-            status["detail"] = str(exc)
-        return status

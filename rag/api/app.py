@@ -22,6 +22,7 @@ from rag import __version__
 from rag.api.answers import answers_router
 from rag.api.documents import documents_router
 from rag.api.guard import RequestGuard
+from rag.api.health import health_status
 from rag.api.openai_compat import openai_router
 from rag.api.queue import ServerBusyError
 from rag.api.service import ApiService
@@ -133,10 +134,7 @@ def create_app(assistant: Assistant) -> FastAPI:
     @app.get("/api/health", tags=["status"])
     def health() -> dict[str, Any]:
         """Model and index status, the answer queue, and whether API keys are required."""
-        status = assistant.health()
-        status["queue"] = service.queue.status()
-        status["api_keys_required"] = bool(settings.api_keys)
-        return status
+        return health_status(assistant, service.queue)
 
     app.include_router(answers_router(service))
     app.include_router(documents_router(service))
