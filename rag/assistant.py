@@ -31,7 +31,11 @@ from rag.types import Answer, Document, IngestReport, Passage
 
 
 class Assistant:
-    """Wires the components from one Settings; models and the index load lazily, once."""
+    """Wires the components from one Settings; models and the index load lazily, once.
+
+    A component passed in (an embedder, generator or support checker) is used instead of the one the
+    settings name.
+    """
 
     def __init__(
         self,
@@ -39,12 +43,11 @@ class Assistant:
         *,
         embedder: Embedder | None = None,
         generator: Generator | None = None,
+        support_checker: SupportChecker | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        if embedder is not None:
-            self.__dict__["embedder"] = embedder
-        if generator is not None:
-            self.__dict__["generator"] = generator
+        given = {"embedder": embedder, "generator": generator, "support_checker": support_checker}
+        self.__dict__.update({name: component for name, component in given.items() if component is not None})
         self._index: Index | None = None
         self._index_lock = threading.Lock()
 

@@ -1,4 +1,5 @@
-"""Ingest with the real packaged embedder: incremental updates, pruning, removal, bad files, retrieval."""
+"""The facade with the real packaged embedder (slow): ingest, incremental updates, pruning, removal,
+bad files, retrieval, clear errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 from rag.assistant import Assistant
 from rag.config import Settings
 from rag.errors import DocumentNotFoundError, IndexIncompatibleError, IndexMissingError, InvalidInputError
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture()
