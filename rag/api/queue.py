@@ -38,7 +38,7 @@ class AnswerTicket:
 
 
 class AnswerQueue:
-    """Counts admitted answer requests: the Assistant's generation lock runs them one at a time, and this
+    """Counts admitted answer requests: the Answerer's generation lock runs them one at a time, and this
     bound keeps the waiting ones (each holding a worker thread) few, so search stays responsive."""
 
     def __init__(self, max_waiting: int, typical_answer_seconds: float = 10.0) -> None:
