@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
 from rag.api.schemas import AnswerRequest, AnswerResponse, SearchRequest, SearchResponse, passage_dict
@@ -21,9 +20,9 @@ def answers_router(service: ApiService) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["answers"])
 
     @router.post("/answer", response_model=AnswerResponse, responses=BUSY)
-    async def answer(body: AnswerRequest) -> JSONResponse:
+    async def answer(body: AnswerRequest) -> dict[str, Any]:
         """Answer from the documents, with citations (the JSON of `rag ask --json`, plus passages)."""
-        return JSONResponse(await service.answer(body.question, body.k, body.history))
+        return await service.answer(body.question, body.k, body.history)
 
     @router.post(
         "/answer/stream",

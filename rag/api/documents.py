@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from rag.api.schemas import DocumentContext, DocumentModel, RemovedResponse
+from rag.api.schemas import DocumentContext, DocumentModel, JobModel, RemovedResponse
 from rag.api.service import ApiService
 from rag.api.uploads import FileStatus, UploadRejected, save_upload
 from rag.errors import InvalidInputError
@@ -24,7 +24,7 @@ def documents_router(service: ApiService) -> APIRouter:
         """Every indexed document."""
         return [d.__dict__ for d in await run_in_threadpool(service.assistant.documents)]
 
-    @router.post("/documents", status_code=202)
+    @router.post("/documents", status_code=202, response_model=JobModel)
     async def upload(
         files: Annotated[list[UploadFile], File(description="Files to add to the index.")],
     ) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def documents_router(service: ApiService) -> APIRouter:
                 statuses.append(FileStatus(name=name, status="saved", path=display_path(path)))
         return service.jobs.submit(statuses).to_dict()
 
-    @router.get("/jobs/{job_id}")
+    @router.get("/jobs/{job_id}", response_model=JobModel)
     async def job(job_id: str) -> dict[str, Any]:
         """Progress of an ingest job and the outcome of each of its files."""
         return service.jobs.get(job_id).to_dict()

@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
 from rag.api.answers import BUSY
-from rag.api.schemas import ChatCompletionRequest, Turn
+from rag.api.schemas import ChatCompletionRequest, ChatCompletionResponse, Turn
 from rag.api.service import ApiService
 from rag.errors import InvalidInputError
 
@@ -36,7 +35,18 @@ def openai_router(service: ApiService) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["openai"])
     model_name = service.assistant.settings.generator
 
-    @router.post("/chat/completions", responses=BUSY)
+    @router.post(
+        "/chat/completions",
+        response_model=ChatCompletionResponse,
+        responses={
+            200: {
+                "description": "The completion; with `stream: true`, Server-Sent Events of "
+                "`chat.completion.chunk` objects, the last with the citations, then `[DONE]`.",
+                "content": {"text/event-stream": {}},
+            },
+            **BUSY,
+        },
+    )
     async def chat_completions(body: ChatCompletionRequest) -> Any:
         """OpenAI-compatible chat completion (also `stream: true`); the answer comes from the documents."""
         question, history = _conversation(body)
@@ -47,27 +57,25 @@ def openai_router(service: ApiService) -> APIRouter:
         payload = await service.answer(question, None, history)
         timings = payload["timings"]
         prompt, completion = int(timings.get("prompt_tokens", 0)), int(timings.get("completion_tokens", 0))
-        return JSONResponse(
-            {
-                "id": ident,
-                "object": "chat.completion",
-                "created": created,
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": payload["answer"]},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt,
-                    "completion_tokens": completion,
-                    "total_tokens": prompt + completion,
-                },
-                **_extras(payload),
-            }
-        )
+        return {
+            "id": ident,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": payload["answer"]},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            },
+            **_extras(payload),
+        }
 
     return router
 

@@ -46,6 +46,10 @@ class SearchRequest(BaseModel):
 
 
 class PassageModel(BaseModel):
+    """A retrieved passage and where it lies in its document."""
+
+    model_config = ConfigDict(extra="forbid")
+
     document: str = Field(description="Document id (its source path, or its corpus id).")
     title: str
     source: str
@@ -53,10 +57,17 @@ class PassageModel(BaseModel):
     start: int = Field(description="Character offset where the passage starts in the document text.")
     end: int
     text: str
-    score: float = Field(description="Retrieval score.")
+    score: float = Field(
+        description="Ranking score of the retrieval mode: cosine similarity (dense), BM25, the fused "
+        "reciprocal-rank score (hybrid) or the reranker's score."
+    )
 
 
 class CitationModel(BaseModel):
+    """A numbered source the answer cites."""
+
+    model_config = ConfigDict(extra="forbid")
+
     n: int = Field(description="The number the answer cites, as in [n].")
     document: str = Field(description="Document id (its source path, or its corpus id).")
     title: str
@@ -64,30 +75,42 @@ class CitationModel(BaseModel):
     start: int = Field(description="Character offset where the passage starts in the document text.")
     end: int = Field(description="Character offset where the passage ends.")
     quote: str = Field(description="The cited passage.")
-    score: float = Field(description="Retrieval score.")
+    score: float = Field(
+        description="Cosine similarity of the passage to the question (what the evidence gate reads; the "
+        "ranking score when the passage has none), not the ranking score of the retrieval mode."
+    )
 
 
 class SentenceModel(BaseModel):
+    """One sentence of the answer with the sources it cites and how well they support it."""
+
+    model_config = ConfigDict(extra="forbid")
+
     text: str
-    citations: list[int]
+    citations: list[int] = Field(description="The source numbers the sentence cites.")
+    attributed: bool = Field(
+        description="True when the model left the sentence uncited (or cited passages that do not support "
+        "it) and the support checker added the citation of the passage that supports it best."
+    )
     supported: bool | None = Field(
         description="Whether the cited passages support the sentence (null: unchecked)."
     )
-    support: float | None
+    support: float | None = Field(description="Support (0..1) of the cited passages (null: unchecked).")
 
 
 class AnswerResponse(BaseModel):
     """The answer as `rag ask --json` prints it, plus the retrieved passages."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     answer: str
     abstained: bool = Field(description="True when the documents do not hold the answer.")
     citations: list[CitationModel]
-    timings: dict[str, float]
-    sentences: list[SentenceModel] | None = Field(None, description="Per-sentence support, when checked.")
+    timings: dict[str, float] = Field(description="Seconds per step, and token counts of the generation.")
+    sentences: list[SentenceModel] = Field(
+        description="The answer's sentences with their citations and support (empty when abstained)."
+    )
     refusal_probability: float | None = Field(
-        None,
         description="The model's own probability (0..1) of replying that the documents lack the answer; "
         "the answer abstains from `refusal_threshold` on. Null when not measured (extractive mode, gate).",
     )
@@ -97,10 +120,14 @@ class AnswerResponse(BaseModel):
 
 
 class SearchResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     passages: list[PassageModel]
 
 
 class DocumentModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     id: str
     title: str
     file_path: str
@@ -108,8 +135,40 @@ class DocumentModel(BaseModel):
     characters: int
 
 
+class FileStatusModel(BaseModel):
+    """An uploaded file and what became of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    status: Literal["saved", "rejected", "indexed", "unchanged", "failed"] = Field(
+        description="`saved`, then `indexed`, `unchanged` or `failed`; or `rejected` at upload."
+    )
+    error: str | None
+    path: str | None = Field(description="Where the file was saved (null when rejected).")
+
+
+class JobModel(BaseModel):
+    """An ingest job of uploaded files, polled at `/api/jobs/{id}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    status: Literal["queued", "running", "done", "failed"]
+    files: list[FileStatusModel]
+    files_total: int = Field(description="Files saved and waiting to be indexed.")
+    files_done: int
+    chunks_total: int
+    chunks_embedded: int
+    error: str | None
+    created: float = Field(description="Unix time the job was submitted.")
+    finished: float | None = Field(description="Unix time the job finished (null while it runs).")
+
+
 class DocumentContext(BaseModel):
     """A span of a document's text with the text around it, to show a cited passage in place."""
+
+    model_config = ConfigDict(extra="forbid")
 
     document: str
     title: str
@@ -125,6 +184,8 @@ class DocumentContext(BaseModel):
 
 
 class RemovedResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     removed: list[str] = Field(description="Files removed from the index.")
 
 
@@ -148,6 +209,38 @@ class ChatCompletionRequest(BaseModel):
     model: str | None = None
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=100)
     stream: bool = False
+
+
+class ChatCompletionMessage(BaseModel):
+    role: Literal["assistant"]
+    content: str
+
+
+class ChatCompletionChoice(BaseModel):
+    index: int
+    message: ChatCompletionMessage
+    finish_reason: Literal["stop"]
+
+
+class ChatCompletionUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletionResponse(BaseModel):
+    """OpenAI's chat completion, with the answer's citations and the whole answer (`rag`) added."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatCompletionChoice]
+    usage: ChatCompletionUsage
+    citations: list[CitationModel]
+    rag: AnswerResponse = Field(description="The answer as `POST /api/answer` returns it.")
 
 
 def passage_dict(passage: Passage) -> dict[str, Any]:
