@@ -13,13 +13,11 @@ from sse_starlette import EventSourceResponse
 from rag.api.schemas import AnswerRequest, AnswerResponse, SearchRequest, SearchResponse, passage_dict
 from rag.api.service import ApiService
 
-BUSY = {503: {"description": "The model is busy and the queue is full; retry after `Retry-After` seconds."}}
-
 
 def answers_router(service: ApiService) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["answers"])
 
-    @router.post("/answer", response_model=AnswerResponse, responses=BUSY)
+    @router.post("/answer", response_model=AnswerResponse)
     async def answer(body: AnswerRequest) -> dict[str, Any]:
         """Answer from the documents, with citations (the JSON of `rag ask --json`, plus passages)."""
         return await service.answer(body.question, body.k, body.history)
@@ -32,7 +30,6 @@ def answers_router(service: ApiService) -> APIRouter:
                 'the whole answer object, or an `error` event ({"error": {"type", "message"}}).',
                 "content": {"text/event-stream": {}},
             },
-            **BUSY,
         },
     )
     async def answer_stream(body: AnswerRequest) -> EventSourceResponse:

@@ -25,6 +25,7 @@ from rag.api.guard import RequestGuard
 from rag.api.health import health_status
 from rag.api.openai_compat import openai_router
 from rag.api.queue import ServerBusyError
+from rag.api.schemas import ERROR_RESPONSES
 from rag.api.service import ApiService
 from rag.assistant import Assistant
 from rag.errors import RagError
@@ -136,7 +137,6 @@ def create_app(assistant: Assistant) -> FastAPI:
         """Model and index status, the answer queue, and whether API keys are required."""
         return health_status(assistant, service.queue)
 
-    app.include_router(answers_router(service))
-    app.include_router(documents_router(service))
-    app.include_router(openai_router(service))
+    for router in (answers_router(service), documents_router(service), openai_router(service)):
+        app.include_router(router, responses=ERROR_RESPONSES)
     return app

@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import APIRouter
 from sse_starlette import EventSourceResponse
 
-from rag.api.answers import BUSY
 from rag.api.schemas import ChatCompletionRequest, ChatCompletionResponse, Turn
 from rag.api.service import ApiService
 from rag.errors import InvalidInputError
@@ -44,7 +43,6 @@ def openai_router(service: ApiService) -> APIRouter:
                 "`chat.completion.chunk` objects, the last with the citations, then `[DONE]`.",
                 "content": {"text/event-stream": {}},
             },
-            **BUSY,
         },
     )
     async def chat_completions(body: ChatCompletionRequest) -> Any:

@@ -243,6 +243,34 @@ class ChatCompletionResponse(BaseModel):
     rag: AnswerResponse = Field(description="The answer as `POST /api/answer` returns it.")
 
 
+class ErrorDetail(BaseModel):
+    type: str = Field(description="The kind of error, e.g. InvalidInputError, NotFound, ServerBusy.")
+    message: str = Field(description="What happened and what to do.")
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape of every route."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "The input cannot be used (the message says why).",
+        401: "An API key is required and was missing or wrong.",
+        404: "No index, document or job of that name.",
+        409: "The index was built with another embedder or format.",
+        413: "The request body is larger than the limit.",
+        422: "The request does not match its schema.",
+        503: "The model is busy and the queue is full (retry after `Retry-After` seconds), or unavailable.",
+    }.items()
+}
+"""What any API route may answer instead of its result: every error is an `ErrorResponse`."""
+
+
 def passage_dict(passage: Passage) -> dict[str, Any]:
     chunk = passage.chunk
     return {
