@@ -1,4 +1,4 @@
-"""How often the cheap claim checks (rag/signals/claims.py) flag right and wrong claims, on
+"""How often the cheap claim checks (rag/support/claims.py) flag right and wrong claims, on
 development data only: HaluEval QA records 0-7,999 (right vs hallucinated answer against its
 knowledge) and SciFact claims_train (SUPPORT vs CONTRADICT claims against the cited abstract,
 read as one cited passage).
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sklearn.metrics import roc_auc_score
 
-from rag.signals.claims import check_claim
+from rag.support.claims import check_claim
 
 
 def halueval(folder: Path, limit: int) -> list[tuple[int, bool]]:
