@@ -120,6 +120,12 @@ class Settings(BaseSettings):
         description="Hugging Face NLI cross-encoder (id or path) for the support check; unset: the offline "
         "checker `support_checker` names.",
     )
+    claim_checks: bool = Field(
+        True,
+        description="Cap the support of a sentence at 0 when it states a value (number, version, identifier, "
+        "flag, path, name) that no cited passage states, or drops a negation or a plan of the passage it "
+        "rests on (rag/support/claims.py); applies to every support checker.",
+    )
     attribution_min_support: float = Field(
         0.4,
         ge=0.0,

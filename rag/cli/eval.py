@@ -234,6 +234,9 @@ def support(
     scifact: Annotated[Path, typer.Option("--scifact", help="SciFact folder with claims_*.jsonl.")] = Path(
         "../shared/datasets/scifact_beir"
     ),
+    halueval: Annotated[Path, typer.Option("--halueval", help="HaluEval folder with qa_data.json.")] = Path(
+        "../shared/datasets/halueval"
+    ),
     fit: Annotated[bool, typer.Option("--fit", help="Fit the offline checker on WiCE dev first.")] = False,
     reserved: Annotated[
         bool, typer.Option("--reserved", help="Also score WiCE test and SciFact claims_dev.")
@@ -242,10 +245,13 @@ def support(
         Path, typer.Option("--output", help="Where figures are written.")
     ] = DEFAULT_CALIBRATION,
 ) -> None:
-    """ROC AUC of the support checker (supported vs the rest) on WiCE and SciFact, and its cost per claim."""
+    """ROC AUC of the support checker (supported vs the rest) on WiCE, SciFact and HaluEval QA, and its cost
+    per claim."""
     checker = open_assistant(settings_from_flags()).support_checker
     with reported_errors():
-        report = support_report(checker, wice, scifact, fit=fit, reserved=reserved, progress=_progress)
+        report = support_report(
+            checker, wice, scifact, halueval, fit=fit, reserved=reserved, progress=_progress
+        )
     report["command"] = invoked_command()
     write_calibration(output, "support", report)
     out.print_json(json.dumps(report))

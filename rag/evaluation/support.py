@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.errors import InvalidInputError
+from rag.grounding import claim_of
 from rag.support import FEATURE_NAMES, EvidenceSupportChecker, SupportChecker
 
 if TYPE_CHECKING:
@@ -49,6 +50,24 @@ def load_scifact(folder: Path, split: str) -> Examples:
             claims.append(record["claim"])
             evidence.append(abstracts[str(doc)])
             labels.append(any(e["label"] == "SUPPORT" for e in found))
+    return claims, evidence, np.asarray(labels)
+
+
+def load_halueval(folder: Path, records: int = 1000, first: int = 0) -> Examples:
+    """HaluEval QA: each question's right and hallucinated answer as claims (read with their question, as
+    short answers are) against its knowledge; label right. Records 0-7,999 are development data."""
+    claims, evidence, labels = [], [], []
+    with open(folder / "qa_data.json", encoding="utf-8") as handle:
+        for i, line in enumerate(handle):
+            if i < first:
+                continue
+            if i >= first + records:
+                break
+            record = json.loads(line)
+            for right, answer in ((True, record["right_answer"]), (False, record["hallucinated_answer"])):
+                claims.append(claim_of(answer, record["question"]))
+                evidence.append([record["knowledge"]])
+                labels.append(right)
     return claims, evidence, np.asarray(labels)
 
 
@@ -119,13 +138,15 @@ def support_report(
     checker: SupportChecker,
     wice: Path,
     scifact: Path,
+    halueval: Path | None = None,
     *,
     fit: bool = False,
     reserved: bool = False,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
-    """The checker's ROC AUC and cost on WiCE dev and SciFact claims_train (with `reserved`, also WiCE
-    test and SciFact claims_dev); with `fit`, the offline checker is first fitted on WiCE dev."""
+    """The checker's ROC AUC and cost on WiCE dev, SciFact claims_train and HaluEval QA records 0-999
+    (with `reserved`, also WiCE test, SciFact claims_dev and HaluEval records 8,000-8,999); with `fit`,
+    the offline checker is first fitted on WiCE dev."""
     report: dict[str, Any] = {"checker": checker.name}
     if fit:
         if not isinstance(checker, EvidenceSupportChecker):
@@ -137,11 +158,15 @@ def support_report(
         "wice_dev": lambda: load_wice(wice, "dev"),
         "scifact_claims_train": lambda: load_scifact(scifact, "train"),
     }
+    if halueval is not None:
+        sets["halueval_qa_dev"] = lambda: load_halueval(halueval, 1000)
     if reserved:
         sets |= {
             "wice_test": lambda: load_wice(wice, "test"),
             "scifact_claims_dev": lambda: load_scifact(scifact, "dev"),
         }
+        if halueval is not None:
+            sets["halueval_qa_reserved"] = lambda: load_halueval(halueval, 1000, first=8000)
     for name, load in sets.items():
         report[name] = evaluate(checker, load())
         progress(f"{name}: {report[name]}")
