@@ -22,6 +22,7 @@ from rag.grounding import (
     build_messages,
     check_sentences,
     citations_for,
+    flag_contradicted,
     is_refusal,
     join_sentences,
 )
@@ -175,6 +176,8 @@ class Answerer:
                 sentences, passages, checker, self.settings.attribution_min_support, context
             )
             sentences = check_sentences(sentences, passages, checker, threshold, context)  # attributed ones
+            if self.settings.claim_checks:
+                sentences = flag_contradicted(sentences, passages, question)
             timings["support_seconds"] = time.perf_counter() - checking
         if policy.mode == "strict":
             kept = policy.kept(sentences)

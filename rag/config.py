@@ -122,9 +122,9 @@ class Settings(BaseSettings):
     )
     claim_checks: bool = Field(
         True,
-        description="Cap the support of a sentence at 0 when it states a value (number, version, identifier, "
-        "flag, path, name) that no cited passage states, or drops a negation or a plan of the passage it "
-        "rests on (rag/support/claims.py); applies to every support checker.",
+        description="Mark a sentence unsupported (support 0, with the reason in `issues`) when it states a "
+        "value (number, version, identifier, flag, path, name) that neither its cited passages nor the "
+        "question state, or drops a negation or a plan of the passage it rests on; after any checker.",
     )
     attribution_min_support: float = Field(
         0.4,

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rag.policy import GroundingPolicy
+from rag.support.claims import check_claim
 from rag.text import cited_numbers, split_sentences, strip_citations
 from rag.types import AnswerSentence, Citation, Passage
 
@@ -201,3 +202,20 @@ def answer_citations(text: str, sentences: list[AnswerSentence], passages: list[
 def join_sentences(sentences: list[AnswerSentence]) -> str:
     """The answer text of the kept sentences."""
     return " ".join(s.text for s in sentences)
+
+
+def flag_contradicted(
+    sentences: list[AnswerSentence], passages: list[Passage], question: str = ""
+) -> list[AnswerSentence]:
+    """Checked sentences that the claim checks catch (a value no cited passage nor the question states, a
+    negation or plan the sentence drops) become unsupported, with support 0 and the reasons as issues."""
+    flagged = []
+    for sentence in sentences:
+        if sentence.citations and sentence.support is not None:
+            check = check_claim(
+                sentence.text, [passages[n - 1].chunk.text for n in sentence.citations], question
+            )
+            if check.contradicted:
+                sentence = replace(sentence, supported=False, support=0.0, issues=tuple(check.reasons()))
+        flagged.append(sentence)
+    return flagged

@@ -116,6 +116,8 @@ class AnswerSentence:
     supported: bool | None = None
     support: float | None = None
     attributed: bool = False
+    issues: tuple[str, ...] = ()
+    """Why the claim checks found the sentence unsupported, in plain words (empty: none found)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +126,7 @@ class AnswerSentence:
             "attributed": self.attributed,
             "supported": self.supported,
             "support": None if self.support is None else round(self.support, 4),
+            "issues": list(self.issues),
         }
 
 

@@ -14,6 +14,7 @@ from rag.grounding import (
     build_messages,
     check_sentences,
     claim_of,
+    flag_contradicted,
     is_refusal,
 )
 from rag.types import Answer, AnswerSentence, Chunk, Passage
@@ -39,12 +40,33 @@ def test_check_sentences_marks_unsupported_uncited_and_invalid() -> None:
     assert checked[0].support == 1.0 and checked[2].support == 0.0
 
 
+def test_claim_checks_unsupport_contradicted_sentences_with_their_reasons() -> None:
+    passages = [
+        passage("Scanned PDFs cannot be read, because rag has no OCR."),
+        passage("Ferries run daily."),
+    ]
+    text = "Yes, rag supports OCR for scanned PDFs [1]. Ferries run daily [2]. Ferries cost 5 euros [2]."
+    checked = check_sentences(answer_sentences(text, 2), passages, KeywordChecker(), threshold=0.0)
+    flagged = flag_contradicted(checked, passages, question="Does rag read scanned PDFs?")
+    assert [s.supported for s in flagged] == [False, True, False]
+    assert "negates" in flagged[0].issues[0] and flagged[0].support == 0.0
+    assert flagged[2].issues == ("'5' is not in the cited passages",)
+    assert flagged[1] == checked[1]
+
+
 def test_answer_to_dict_carries_sentences_and_keeps_the_old_keys() -> None:
     answer = Answer("A [1].", False, sentences=[AnswerSentence("A [1].", (1,), (), True, 0.91234)])
     shape = answer.to_dict()
     assert set(shape) == {"answer", "abstained", "citations", "timings", "sentences", "refusal_probability"}
     assert shape["sentences"] == [
-        {"text": "A [1].", "citations": [1], "attributed": False, "supported": True, "support": 0.9123}
+        {
+            "text": "A [1].",
+            "citations": [1],
+            "attributed": False,
+            "supported": True,
+            "support": 0.9123,
+            "issues": [],
+        }
     ]
     unchecked = AnswerSentence("B.").to_dict()
     assert unchecked["supported"] is None and unchecked["support"] is None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from rag.support.claims import (
-    ClaimCheckedSupportChecker,
     check_claim,
     claim_values,
     ungrounded_values,
@@ -74,24 +73,3 @@ def test_a_plan_presented_as_shipped_contradicts() -> None:
 def test_a_bare_phrase_rests_on_no_sentence() -> None:
     evidence = ["The Oberoi Group is not a bank; its head office is in Delhi."]
     assert not check_claim("Delhi", evidence, "Where is the head office?").contradicted
-
-
-class _FullSupport:
-    """A checker that finds every claim supported: what the claim checks must override."""
-
-    name = "full"
-
-    def score(self, claims: list[str], evidence: list[list[str]]) -> list[float]:
-        return [1.0] * len(claims)
-
-
-def test_claim_checked_checker_caps_contradicted_claims_only() -> None:
-    checker = ClaimCheckedSupportChecker(_FullSupport())
-    evidence = [["Scanned PDFs without a text layer cannot be read, because rag has no OCR."]] * 3
-    claims = [
-        "Yes, rag supports OCR for scanned PDFs.",
-        "Scanned PDFs without a text layer cannot be read.",
-        "rag 2.0 reads scanned PDFs.",
-    ]
-    assert checker.score(claims, evidence) == [0.0, 1.0, 0.0]
-    assert checker.name == "full+claims"

@@ -96,6 +96,11 @@ class SentenceModel(BaseModel):
         description="Whether the cited passages support the sentence (null: unchecked)."
     )
     support: float | None = Field(description="Support (0..1) of the cited passages (null: unchecked).")
+    issues: list[str] = Field(
+        default_factory=list,
+        description="Why the claim checks found the sentence unsupported: a value no cited passage states, "
+        "or a negation or plan of the passage that the sentence drops (empty: none found).",
+    )
 
 
 class AnswerResponse(BaseModel):

@@ -3,12 +3,12 @@
 The offline default is `EvidenceSupportChecker` (lexical coverage, sentence similarity and token
 alignment from the packaged embedder); `JudgeSupportChecker` asks the generator; users with a Hugging
 Face NLI cross-encoder can set `support_model` to use its entailment probability instead.
-`ClaimCheckedSupportChecker` caps any of them where cheap claim checks find a value no cited passage
-states, or a negation or plan the claim drops.
+`check_claim` adds cheap checks that any of them may miss: a value no cited passage states, or a
+negation or plan the claim drops.
 """
 
 from rag.support.base import SupportChecker
-from rag.support.claims import ClaimCheck, ClaimCheckedSupportChecker, check_claim
+from rag.support.claims import ClaimCheck, check_claim
 from rag.support.evidence import (
     DEFAULT_BIAS,
     DEFAULT_WEIGHTS,
@@ -22,7 +22,6 @@ from rag.support.nli import CrossEncoderSupportChecker
 
 __all__ = [
     "ClaimCheck",
-    "ClaimCheckedSupportChecker",
     "check_claim",
     "DEFAULT_BIAS",
     "DEFAULT_WEIGHTS",

@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rag.support.base import SupportChecker
 from rag.text import STOP_WORDS, split_sentences, strip_citations
 
 _UNIT_BYTES = {
@@ -199,20 +198,3 @@ def check_claim(
     negation = aligned and claim_negated != bool(_NEGATION.search(sentence))
     plan = aligned and bool(_PLAN.search(sentence)) and not _PLAN.search(text)
     return ClaimCheck(missing, negation, plan)
-
-
-class ClaimCheckedSupportChecker:
-    """Another checker's support, capped at `contradicted_support` for claims that the claim checks
-    catch: a value no cited passage states, or a negation or plan the claim drops."""
-
-    def __init__(self, inner: SupportChecker, contradicted_support: float = 0.0) -> None:
-        self.inner = inner
-        self.contradicted_support = contradicted_support
-        self.name = f"{inner.name}+claims"
-
-    def score(self, claims: Sequence[str], evidence: Sequence[Sequence[str]]) -> list[float]:
-        scores = self.inner.score(claims, evidence)
-        return [
-            min(score, self.contradicted_support) if check_claim(claim, texts).contradicted else score
-            for score, claim, texts in zip(scores, claims, evidence, strict=True)
-        ]
