@@ -92,14 +92,14 @@ def check_question(question: str, k: int | None, default_k: int) -> tuple[str, i
 
 
 class Answerer:
-    """Answers questions from the index; the generator, support checker and retriever come from providers,
-    so a question that abstains early never loads the model. One generation runs at a time."""
+    """Answers questions from the index. Its components come from providers (zero-argument callables), so a
+    question that abstains early never loads the model. One generation runs at a time."""
 
     def __init__(
         self,
         settings: Settings,
         *,
-        embedder: Embedder,
+        embedder: Callable[[], Embedder],
         retriever: Callable[[], Retriever],
         generator: Callable[[], Generator],
         support_checker: Callable[[], SupportChecker],
@@ -157,7 +157,7 @@ class Answerer:
             return _abstain(passages, timings, started)
         refusal: float | None = None
         if extractive:
-            text = extract_answer(question, passages, self.embedder)
+            text = extract_answer(question, passages, self.embedder())
         else:
             messages = build_messages(question, passages, self.settings.answer_style)
             refusal = self._refusal_probability(messages, timings)

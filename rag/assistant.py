@@ -50,6 +50,14 @@ class Assistant:
         self.__dict__.update({name: component for name, component in given.items() if component is not None})
         self._index: Index | None = None
         self._index_lock = threading.Lock()
+        # Built here, before any thread asks, so every question shares the Answerer's one generation lock.
+        self.answerer = Answerer(
+            self.settings,
+            embedder=lambda: self.embedder,
+            retriever=self.retriever,
+            generator=lambda: self.generator,
+            support_checker=lambda: self.support_checker,
+        )
 
     # Components
     @cached_property
@@ -157,16 +165,6 @@ class Assistant:
         return self.ingestor.remove_documents(ids)
 
     # Ask
-    @cached_property
-    def answerer(self) -> Answerer:
-        return Answerer(
-            self.settings,
-            embedder=self.embedder,
-            retriever=self.retriever,
-            generator=lambda: self.generator,
-            support_checker=lambda: self.support_checker,
-        )
-
     def retrieve(
         self, question: str, k: int | None = None, filters: RetrievalFilter | None = None
     ) -> list[Passage]:
