@@ -1,73 +1,90 @@
-"""How often the cheap claim checks (rag/support/claims.py) flag right and wrong claims, on
-development data only: HaluEval QA records 0-7,999 (right vs hallucinated answer against its
-knowledge) and SciFact claims_train (SUPPORT vs CONTRADICT claims against the cited abstract,
-read as one cited passage).
+"""What the cheap claim checks (rag/support/claims.py) add to the offline support checker, on development
+data only: HaluEval QA records 0-999 (right vs hallucinated answer against its knowledge, the question
+given apart, as the answering path gives it), SciFact claims_train (SUPPORT vs the rest against each cited
+abstract) and WiCE dev (supported vs the rest).
 
-    python evals/claim_checks.py --data ../shared/datasets [--limit N]
+    python evals/claim_checks.py --data ../shared/datasets [--records 1000] [--no-checker]
+
+For each set: how often the checks flag right and wrong claims, the ROC AUC of the checks alone, of the
+evidence checker, and of the evidence checker with flagged claims set to 0 (what the product does).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
-from sklearn.metrics import roc_auc_score
+import numpy as np
 
-from rag.support.claims import check_claim
+from rag.evaluation.support import load_scifact, load_wice, roc_auc
+from rag.grounding import claim_of
+from rag.support import check_claim
+
+Rows = tuple[list[str], list[list[str]], list[str], np.ndarray]
+"""Claims, their evidence texts, the question each answers ("" for none), and labels (True: right)."""
 
 
-def halueval(folder: Path, limit: int) -> list[tuple[int, bool]]:
-    """(label right=1 / hallucinated=0, flagged) for the development records."""
-    rows = []
-    with open(folder / "halueval" / "qa_data.json", encoding="utf-8") as handle:
+def halueval(folder: Path, records: int) -> Rows:
+    claims, evidence, questions, labels = [], [], [], []
+    with open(folder / "qa_data.json", encoding="utf-8") as handle:
         for i, line in enumerate(handle):
-            if i >= min(limit, 8000):
+            if i >= min(records, 8000):
                 break
             record = json.loads(line)
-            for label, answer in ((1, record["right_answer"]), (0, record["hallucinated_answer"])):
-                check = check_claim(answer, [record["knowledge"]], record["question"])
-                rows.append((label, check.contradicted))
-    return rows
+            for right, answer in ((True, record["right_answer"]), (False, record["hallucinated_answer"])):
+                claims.append(answer)
+                evidence.append([record["knowledge"]])
+                questions.append(record["question"])
+                labels.append(right)
+    return claims, evidence, questions, np.asarray(labels)
 
 
-def scifact(folder: Path, limit: int) -> list[tuple[int, bool]]:
-    """(label SUPPORT=1 / CONTRADICT=0, flagged) for claims_train claims against the cited abstract."""
-    sentences = {}
-    with open(folder / "scifact_beir" / "corpus_sentences.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            doc = json.loads(line)
-            sentences[str(doc["doc_id"])] = [doc["title"], *doc["abstract"]]
-    rows = []
-    with open(folder / "scifact_beir" / "claims_train.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            claim = json.loads(line)
-            for doc_id, sets in claim["evidence"].items():
-                for evidence in sets:
-                    check = check_claim(claim["claim"], [" ".join(sentences[doc_id])])
-                    rows.append((int(evidence["label"] == "SUPPORT"), check.contradicted))
-            if len(rows) >= limit:
-                break
-    return rows
+def without_question(examples: tuple[list[str], list[list[str]], np.ndarray]) -> Rows:
+    claims, evidence, labels = examples
+    return claims, evidence, [""] * len(claims), labels
 
 
-def summary(name: str, rows: list[tuple[int, bool]]) -> str:
-    right = [f for label, f in rows if label == 1]
-    wrong = [f for label, f in rows if label == 0]
-    auc = roc_auc_score([label for label, _ in rows], [0.0 if f else 1.0 for _, f in rows])
-    return (
-        f"{name}: {len(rows)} claims; flagged {100 * sum(wrong) / len(wrong):.1f} % of wrong, "
-        f"{100 * sum(right) / len(right):.1f} % of right; ROC AUC {auc:.3f}"
-    )
+def measure(name: str, rows: Rows, checker: object | None) -> dict[str, object]:
+    claims, evidence, questions, labels = rows
+    started = time.perf_counter()
+    flags = np.asarray([check_claim(c, e, q).contradicted for c, e, q in zip(claims, evidence, questions)])
+    result: dict[str, object] = {
+        "set": name,
+        "claims": len(claims),
+        "flagged_right_pct": round(100 * float(flags[labels].mean()), 1),
+        "flagged_wrong_pct": round(100 * float(flags[~labels].mean()), 1),
+        "checks_ms_per_claim": round(1000 * (time.perf_counter() - started) / len(claims), 2),
+        "checks_alone_auc": round(roc_auc(labels, (~flags).astype(float)), 4),
+    }
+    if checker is not None:
+        read = [claim_of(c, q or None) for c, q in zip(claims, questions)]
+        scores = np.asarray(checker.score(read, evidence))  # type: ignore[attr-defined]
+        result["evidence_auc"] = round(roc_auc(labels, scores), 4)
+        result["evidence_with_checks_auc"] = round(roc_auc(labels, np.where(flags, 0.0, scores)), 4)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets"))
-    parser.add_argument("--limit", type=int, default=8000)
+    parser.add_argument("--records", type=int, default=1000, help="HaluEval development records (max 8000)")
+    parser.add_argument("--no-checker", action="store_true", help="the checks alone (no embedder)")
     args = parser.parse_args()
-    print(summary("HaluEval QA dev", halueval(args.data, args.limit)))
-    print(summary("SciFact claims_train", scifact(args.data, args.limit)))
+    checker = None
+    if not args.no_checker:
+        from rag.embeddings import SentenceTransformerEmbedder
+        from rag.support import EvidenceSupportChecker
+
+        checker = EvidenceSupportChecker(SentenceTransformerEmbedder())
+    sets = {
+        "halueval_qa_dev": lambda: halueval(args.data / "halueval", args.records),
+        "scifact_claims_train": lambda: without_question(load_scifact(args.data / "scifact_beir", "train")),
+        "wice_dev": lambda: without_question(load_wice(args.data / "wice", "dev")),
+    }
+    for name, load in sets.items():
+        print(json.dumps(measure(name, load(), checker)), flush=True)
 
 
 if __name__ == "__main__":

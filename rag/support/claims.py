@@ -158,13 +158,23 @@ def ungrounded_values(claim: str, evidence: Sequence[str], question: str = "") -
     repeat) states, in any normalised form."""
     known = value_forms(" ".join(evidence)) | value_forms(question)
     lowered = " ".join((*evidence, question)).lower()
+    words = {w.lower() for w in _WORD.findall(lowered)}
     missing = []
     for value in claim_values(claim):
         forms = _value_forms_of(value)
-        if forms & known or _identifier(value) in lowered:
+        if forms & known or _identifier(value) in lowered or _same_stem(value, words):
             continue
         missing.append(value)
     return missing
+
+
+def _same_stem(value: str, words: set[str]) -> bool:
+    """A name stated in another inflection (Libyan ~ Libya, Galliformes ~ galliform): all but its last
+    two letters, at least four, begin a word of the evidence."""
+    if not value.isalpha() or len(value) < 5:
+        return False
+    prefix = value.lower()[: max(4, len(value) - 2)]
+    return any(word.startswith(prefix) or prefix.startswith(word) and len(word) >= 4 for word in words)
 
 
 def _content_words(text: str) -> set[str]:
@@ -188,13 +198,12 @@ def check_claim(
 ) -> ClaimCheck:
     """Check a claim against its cited evidence: values it states that no passage states, and whether
     the evidence sentence it rests on (sharing at least `min_overlap` of its content words, of which it
-    has at least `min_words`: a bare phrase rests on no sentence) negates it or describes a plan while
-    the claim does neither."""
+    has at least `min_words`: a bare phrase rests on no sentence) differs from it in negation, or
+    describes a plan while the claim does not."""
     text = strip_citations(claim)
     missing = tuple(ungrounded_values(text, evidence, question))
     sentence, share = best_sentence(text, evidence)
     aligned = share >= min_overlap and len(_content_words(text)) >= min_words
-    claim_negated = bool(_NEGATION.search(text))
-    negation = aligned and claim_negated != bool(_NEGATION.search(sentence))
+    negation = aligned and bool(_NEGATION.search(sentence)) != bool(_NEGATION.search(text))
     plan = aligned and bool(_PLAN.search(sentence)) and not _PLAN.search(text)
     return ClaimCheck(missing, negation, plan)
