@@ -200,7 +200,8 @@ def test_unsupported_sentences_are_marked(page) -> None:  # noqa: ANN001
             citations: [{n: 1, document: "docs/volcano.md", title: "Volcanoes", page: null, start: 0, end: 10,
                          quote: "Mount Erebus", score: 0.9}],
             sentences: [{text: "Erebus is in Antarctica [1].", citations: [1], supported: true, support: 0.9},
-              {text: "It is made of <b>cheese</b>.", citations: [1], supported: false, support: 0.1}],
+              {text: "It is made of <b>cheese</b>.", citations: [1], supported: false, support: 0.1,
+               issues: ["'cheese' is not in the cited passages"]}],
             timings: {total_seconds: 1.0}, passages: []})"""
     )
     answer = page.locator(".turn .answer")
@@ -208,6 +209,7 @@ def test_unsupported_sentences_are_marked(page) -> None:  # noqa: ANN001
     assert unsupported.count() == 1 and "cheese" in unsupported.inner_text()
     assert "unsupported" in unsupported.locator(".flag").inner_text()
     assert "<b>cheese</b>" in unsupported.inner_text(), "sentence text is shown as text"
+    assert "'cheese' is not in the cited passages" in unsupported.get_attribute("title"), "issues are shown"
     assert answer.locator(".sentence.supported button.cite").count() == 1
     assert unsupported.locator("button.cite").count() == 1, "citations listed but not in the text are added"
 

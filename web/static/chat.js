@@ -94,7 +94,10 @@ function renderAnswer(turn, data) {
       }
       if (sentence.supported === false) {
         span.classList.add("unsupported");
-        span.title = "Not supported by the passages it cites";
+        const issues = sentence.issues || [];
+        span.title = issues.length
+          ? `Not supported: ${issues.join("; ")}`
+          : "Not supported by the passages it cites";
         span.append(el("span", "flag", " ⚠ unsupported"));
       } else if (sentence.supported === true) {
         span.classList.add("supported");
