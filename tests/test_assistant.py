@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fakes import BagOfWordsEmbedder
 
 from rag.assistant import Assistant
 from rag.config import Settings
@@ -130,12 +131,7 @@ def test_irrelevant_question_abstains_without_the_model(assistant: Assistant, co
 
 def test_index_built_with_another_embedder_is_refused(tmp_path: Path, embedder, corpus: Path) -> None:
     Assistant(Settings(index_dir=tmp_path / "i"), embedder=embedder).ingest([corpus])
-
-    class OtherEmbedder:
-        name = "other-model"
-        dimension = embedder.dimension
-
-    other = Assistant(Settings(index_dir=tmp_path / "i"), embedder=OtherEmbedder())  # type: ignore[arg-type]
+    other = Assistant(Settings(index_dir=tmp_path / "i"), embedder=BagOfWordsEmbedder())
     with pytest.raises(IndexIncompatibleError, match="rebuild|Rebuild"):
         other.retrieve("volcano")
 
