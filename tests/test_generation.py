@@ -240,7 +240,7 @@ def test_transformers_offline_reports_an_unknown_model(tmp_path: Path) -> None:
         build_generator(settings)
 
 
-# --- The contract every Generator passes (real packaged model) ------------------------------------------
+# --- The Generator contract (tests/contracts.py): both backends with the packaged model, and the fake ---
 
 
 @pytest.fixture(scope="module", params=["llama_cpp", "transformers"])
