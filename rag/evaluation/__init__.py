@@ -1,1 +1,3 @@
-"""Benchmark runners behind `rag eval`: the library side of the suites in evals/."""
+"""The benchmarks behind `rag eval`: `datasets` (BEIR, SQuAD 1.1/2.0 loaders), `records` (what an answer
+run stores), `scoring` (per mode, through the product's GroundingPolicy), `calibration`, `reports`, and
+the runners `retrieval`, `answers`, `support` and `devset`."""

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings
 from rag.evaluation.datasets import SquadQuestion, load_squad
@@ -23,6 +23,9 @@ from rag.grounding import claim_of
 from rag.retrieval import evidence_score
 from rag.support import SupportChecker
 from rag.types import Answer
+
+if TYPE_CHECKING:
+    from rag.assistant import Assistant
 
 
 def answer_record(answer: Answer, checker: SupportChecker, context: str | None = None) -> AnswerRecord:
@@ -96,7 +99,7 @@ def resupport(
 
 
 def collect_records(
-    assistant: Any,
+    assistant: Assistant,
     questions: list[SquadQuestion],
     *,
     with_generation: bool = True,

@@ -12,11 +12,14 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings
 from rag.evaluation.datasets import RetrievalDataset
 from rag.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k, unique_in_order
+
+if TYPE_CHECKING:
+    from rag.assistant import Assistant
 
 DEPTH = 150
 """Chunks retrieved per query: enough distinct documents for recall@100."""
@@ -24,7 +27,7 @@ LATENCY_K = 5
 """Passages per question when answering (the top_k default): the depth the latency target is for."""
 
 
-def build_index(dataset: RetrievalDataset, settings: Settings, index_dir: Path | None) -> Any:
+def build_index(dataset: RetrievalDataset, settings: Settings, index_dir: Path | None) -> Assistant:
     """An Assistant over an index of the corpus: the given folder when it holds one, else built there."""
     from rag.assistant import Assistant
     from rag.index import read_current
@@ -38,7 +41,7 @@ def build_index(dataset: RetrievalDataset, settings: Settings, index_dir: Path |
 
 
 def evaluate_mode(
-    assistant: Any,
+    assistant: Assistant,
     dataset: RetrievalDataset,
     mode: str,
     *,
