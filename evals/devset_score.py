@@ -6,7 +6,8 @@ Indexes the eight Node.js API pages that Debian's `nodejs` package installs (rea
 copied) and the repository's documents/, asks every question (follow-ups with their history) with
 the default settings (RAG_* variables and rag.toml apply), and writes a Markdown report to `--out`
 and every answer with its judgement to the same path with a .json suffix (while it runs, one line
-per answer goes to .records.jsonl). `--limit` draws a sample stratified by kind. Run it from the
+per answer goes to .records.jsonl). `--limit` draws a sample stratified by kind. `--records FILE`
+reports the answers a run stored there (one cut short, too) without asking again. Run it from the
 repository root, so that documents/ is found.
 """
 
@@ -19,6 +20,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -29,6 +31,7 @@ from rag.evaluation.devset import (  # noqa: E402
     node_docs_folder,
     run_devset,
     sample_questions,
+    score,
 )
 
 QUESTIONS = Path(__file__).parent / "devset" / "questions.jsonl"
@@ -58,18 +61,32 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="Seed of the sample.")
     parser.add_argument("--index-root", type=Path, default=None, help="Keep (and reuse) the indexes here.")
     parser.add_argument("--out", type=Path, default=Path("evals/RESULTS-devset.md"))
+    parser.add_argument(
+        "--records",
+        type=Path,
+        default=None,
+        help="Report the answers stored in this JSON-lines file (a run's .records.jsonl) instead of asking.",
+    )
     args = parser.parse_args()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".records.jsonl").unlink(missing_ok=True)
-
+    command = ("python evals/devset_score.py " + shlex.join(sys.argv[1:])).strip()
+    settings = Settings()
+    if args.records:
+        lines = args.records.read_text(encoding="utf-8").splitlines()
+        records = [json.loads(line) for line in lines if line.strip()]
+        write_report(
+            args.out, {"questions": len(records), "scores": score(records)}, records, command, settings
+        )
+        return
     node_docs = node_docs_folder(args.node_docs)
     if node_docs is None:
         sys.exit(
             "The Node.js API pages were not found: install Debian's nodejs package "
             "(apt-get install nodejs) or pass --node-docs FOLDER."
         )
+    sink = args.out.with_suffix(".records.jsonl")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    sink.unlink(missing_ok=True)
     questions = sample_questions(load_questions(args.questions), args.limit, args.seed)
-    settings = Settings()
     results, records = run_devset(
         questions,
         settings,
@@ -77,30 +94,35 @@ def main() -> None:
         documents=args.documents,
         index_root=args.index_root,
         progress=lambda message: print(message, file=sys.stderr, flush=True),
-        sink=args.out.with_suffix(".records.jsonl"),
+        sink=sink,
     )
-    command = "python evals/devset_score.py " + shlex.join(sys.argv[1:])
-    results.update(
-        command=command.strip(),
-        date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        node_docs=str(node_docs),
-        settings={name: getattr(settings, name) for name in REPORTED_SETTINGS},
-    )
-    args.out.with_suffix(".json").write_text(
-        json.dumps({**results, "records": records}, indent=2, default=str)
-    )
-    args.out.with_suffix(".records.jsonl").unlink()
+    write_report(args.out, {**results, "node_docs": str(node_docs)}, records, command, settings)
+    sink.unlink()
+
+
+def write_report(
+    out: Path, results: dict[str, Any], records: list[dict[str, Any]], command: str, settings: Settings
+) -> None:
+    """The Markdown report at `out` and the results with every record beside it (.json)."""
+    results = {
+        **results,
+        "command": command,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "settings": {name: getattr(settings, name) for name in REPORTED_SETTINGS},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({**results, "records": records}, indent=2, default=str))
     setting_lines = "".join(f"- `{name}`: `{value}`\n" for name, value in results["settings"].items())
-    args.out.write_text(
+    out.write_text(
         "# Real-documentation development set: results\n\n"
-        f"{len(records)} questions of `evals/devset/questions.jsonl` over the Node.js API pages in "
-        f"`{node_docs}` and over `documents/`, measured {results['date']} with:\n\n{setting_lines}\n"
+        f"{len(records)} questions of `evals/devset/questions.jsonl` over the Node.js API pages of Debian's "
+        f"`nodejs` package and over `documents/`, reported {results['date']}, with:\n\n{setting_lines}\n"
         "An answerable question is right when the answer matches a gold answer (token F1 >= 0.5 or "
         "contains one) and cites a document that states it; every other question is right when the "
         "product abstains. Accuracy counts a false refusal exactly as much as a false answer.\n\n"
-        + markdown_report(results, records, results["command"])
+        + markdown_report(results, records, command)
     )
-    print(f"wrote {args.out} and {args.out.with_suffix('.json')}", file=sys.stderr)
+    print(f"wrote {out} and {out.with_suffix('.json')}", file=sys.stderr)
 
 
 if __name__ == "__main__":
