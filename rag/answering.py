@@ -8,6 +8,7 @@ from collections.abc import Callable
 from collections.abc import Generator as Generator_
 
 import numpy as np
+from typing_extensions import TypedDict
 
 from rag.config import AnswerMode, GroundingMode, Settings
 from rag.embeddings import Embedder
@@ -35,6 +36,14 @@ from rag.types import Answer, Passage
 REFUSAL_PROBE_TOKENS = 4
 """Tokens of the refusal sentence whose probability is read ("The documents do not"): enough to tell it
 from answers that merely start with "The"."""
+
+
+class AskOptions(TypedDict, total=False):
+    """Per-question options of `Assistant.ask` and `ask_stream`: earlier turns, and overrides of settings."""
+
+    history: list[dict[str, str]] | None
+    grounding_mode: GroundingMode | None
+    answer_mode: AnswerMode | None
 
 
 class AnswerStream:

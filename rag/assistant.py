@@ -7,10 +7,12 @@ from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 
-from rag.answering import Answerer, AnswerStream
+from typing_extensions import Unpack
+
+from rag.answering import Answerer, AnswerStream, AskOptions
 from rag.catalog import DocumentSummary
 from rag.chunking import Chunker
-from rag.config import AnswerMode, GroundingMode, Settings
+from rag.config import Settings
 from rag.embeddings import Embedder, SentenceTransformerEmbedder
 from rag.errors import (
     DocumentNotFoundError,
@@ -171,38 +173,17 @@ class Assistant:
         """The passages most relevant to `question`, without the language model."""
         return self.answerer.retrieve(question, k, filters)
 
-    def ask(
-        self,
-        question: str,
-        k: int | None = None,
-        *,
-        history: list[dict[str, str]] | None = None,
-        grounding_mode: GroundingMode | None = None,
-        answer_mode: AnswerMode | None = None,
-    ) -> Answer:
+    def ask(self, question: str, k: int | None = None, **options: Unpack[AskOptions]) -> Answer:
         """Answer from the indexed documents, citing passages; abstain when they do not hold the answer."""
-        stream = self.ask_stream(
-            question, k, history=history, grounding_mode=grounding_mode, answer_mode=answer_mode
-        )
-        return stream.result()
+        return self.ask_stream(question, k, **options).result()
 
-    def ask_stream(
-        self,
-        question: str,
-        k: int | None = None,
-        *,
-        history: list[dict[str, str]] | None = None,
-        grounding_mode: GroundingMode | None = None,
-        answer_mode: AnswerMode | None = None,
-    ) -> AnswerStream:
+    def ask_stream(self, question: str, k: int | None = None, **options: Unpack[AskOptions]) -> AnswerStream:
         """The answer as it is written: iterate for tokens, then read `.answer` (with its support checks).
 
         `history` (OpenAI-style turns) makes a follow-up standalone first; `grounding_mode` and
         `answer_mode` override the settings for this question.
         """
-        return self.answerer.stream(
-            question, k, history=history, grounding_mode=grounding_mode, answer_mode=answer_mode
-        )
+        return self.answerer.stream(question, k, **options)
 
     def claim_context(self, question: str, extractive: bool) -> str | None:
         """The question short answers are checked with (see `claim_of`); None for sentence answers."""

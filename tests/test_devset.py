@@ -178,24 +178,16 @@ def test_containment_is_on_whole_normalised_words():
     assert not contains_answer("It is 163840 bytes", ["16384"])
 
 
+def _cited_in_fs(text: str) -> Answer:
+    """An answer citing fs.md once."""
+    citation = Citation(1, "/usr/share/doc/nodejs/api/fs.md", "fs", None, 0, 5, "quote", 0.5)
+    return Answer(text, abstained=False, citations=[citation])
+
+
 def test_a_false_refusal_costs_as_much_as_a_false_answer():
     refused = answer_record(ANSWERABLE, Answer("The documents do not say.", abstained=True))
-    answered = answer_record(
-        TRAP,
-        Answer(
-            "Ryan Dahl created it [1].",
-            abstained=False,
-            citations=[Citation(1, "/usr/share/doc/nodejs/api/fs.md", "fs", None, 0, 5, "quote", 0.5)],
-        ),
-    )
-    right = answer_record(
-        ANSWERABLE,
-        Answer(
-            "64 KiB [1].",
-            abstained=False,
-            citations=[Citation(1, "/usr/share/doc/nodejs/api/fs.md", "fs", None, 0, 5, "quote", 0.5)],
-        ),
-    )
+    answered = answer_record(TRAP, _cited_in_fs("Ryan Dahl created it [1]."))
+    right = answer_record(ANSWERABLE, _cited_in_fs("64 KiB [1]."))
     one_each = score([refused, right])["total"]
     other_way = score([answered, right])["total"]
     assert one_each["accuracy"] == other_way["accuracy"] == 50.0
