@@ -28,7 +28,8 @@ fi
 if [ "${1:-}" = "--test" ] && [ ! -f /usr/share/doc/nodejs/api/fs.md ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "[setup] installing nodejs for its API pages (evals/devset)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; } \
+      || echo "[setup] nodejs could not be installed: the development set tests that read its pages will be skipped"
   else
     echo "[setup] Node.js API pages not found: the development set tests will be skipped (apt-get install nodejs)"
   fi
