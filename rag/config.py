@@ -226,6 +226,20 @@ class Settings(BaseSettings):
         8, ge=0, description="Answer requests that may wait for the model; beyond this the API answers 503."
     )
 
+    # Server: request limits and accepted uploads
+    max_json_mb: float = Field(
+        4.0,
+        gt=0,
+        description="Largest request body other than an upload (questions, searches, chat completions), "
+        "in MiB; a larger one is refused with 413 as soon as it passes the limit, chunked or not.",
+    )
+    upload_resume_attempts: int = Field(
+        2,
+        ge=1,
+        description="Times the server indexes an accepted upload again after it stopped (crashed or was "
+        "killed) while indexing it; after that the upload's job is marked failed.",
+    )
+
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:

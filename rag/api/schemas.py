@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rag.types import Answer, Passage
 
@@ -15,11 +15,15 @@ def _not_blank(value: str) -> str:
     return value
 
 
+TURN_MAX_CHARS = 16000
+"""Longest earlier message of a conversation, in characters."""
+
+
 class Turn(BaseModel):
     """An earlier message of the conversation."""
 
     role: Literal["user", "assistant"]
-    content: str = Field(..., max_length=16000)
+    content: str = Field(..., max_length=TURN_MAX_CHARS)
 
 
 class AnswerRequest(BaseModel):
@@ -214,6 +218,18 @@ class ChatCompletionRequest(BaseModel):
     model: str | None = None
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=100)
     stream: bool = False
+
+    @model_validator(mode="after")
+    def _earlier_turns_fit(self) -> ChatCompletionRequest:
+        """Earlier user and assistant messages become the history, whose turns have a length limit."""
+        turns = [(n, m) for n, m in enumerate(self.messages) if m.role in ("user", "assistant")]
+        for n, message in turns[:-1]:
+            if len(message.text()) > TURN_MAX_CHARS:
+                raise ValueError(
+                    f"messages[{n}] ({message.role}) holds {len(message.text())} characters; an earlier "
+                    f"message of the conversation may hold at most {TURN_MAX_CHARS}"
+                )
+        return self
 
 
 class ChatCompletionMessage(BaseModel):
