@@ -105,6 +105,7 @@ def test_openapi_schema_lists_every_endpoint(client: TestClient) -> None:
         "/api/answer/stream",
         "/api/search",
         "/api/documents",
+        "/api/jobs",
         "/api/jobs/{job_id}",
         "/api/documents/{doc_id}",
         "/api/documents/{doc_id}/context",
@@ -249,7 +250,8 @@ def test_upload_indexes_in_the_background_then_delete(tmp_path: Path, corpus: Pa
     assert statuses["tool.exe"][0] == "rejected" and "unsupported file type" in statuses["tool.exe"][1]
     assert statuses["empty.txt"] == ("rejected", "file is empty")
     assert job["files_total"] == 1 and job["files_done"] == 1 and job["chunks_embedded"] >= 1
-    assert (tmp_path / "uploads" / "otters.md").is_file()
+    saved = next(f["path"] for f in job["files"] if f["name"] == "otters.md")
+    assert Path(saved).is_file() and Path(saved).parent.parent == (tmp_path / "uploads").resolve()
 
     top = client.post("/api/search", json={"query": "Why do otters hold hands?", "k": 1}).json()["passages"][
         0
@@ -257,7 +259,8 @@ def test_upload_indexes_in_the_background_then_delete(tmp_path: Path, corpus: Pa
     assert top["title"] == "Otters"
     removed = client.delete(f"/api/documents/{top['document']}")
     assert removed.status_code == 200 and len(removed.json()["removed"]) == 1
-    assert not (tmp_path / "uploads" / "otters.md").exists(), "an uploaded file is deleted with its document"
+    assert not Path(saved).exists(), "an uploaded file is deleted with its document"
+    assert not Path(saved).parent.exists(), "with its folder"
     assert all(d["title"] != "Otters" for d in client.get("/api/documents").json())
     assert_error(client.delete(f"/api/documents/{top['document']}"), 404, "DocumentNotFoundError")
 
@@ -267,7 +270,7 @@ def test_upload_names_never_leave_the_upload_folder(tmp_path: Path, corpus: Path
     names = ["../../escape.md", "..\\..\\win.md", "/etc/passwd.txt", ".hidden.md", "a<b>|c.md"]
     files = [("files", (name, b"# Note\n\nSome text.\n")) for name in names]
     job = wait_for_job(client, client.post("/api/documents", files=files).json()["id"])
-    saved = sorted(p.name for p in (tmp_path / "uploads").iterdir())
+    saved = sorted(p.name for p in (tmp_path / "uploads").rglob("*") if p.is_file() and p.name[0] != ".")
     assert saved == sorted(["escape.md", "win.md", "passwd.txt", "hidden.md", "a_b_c.md"])
     assert not (tmp_path / "escape.md").exists() and not (tmp_path.parent / "escape.md").exists()
     assert job["status"] == "done" and all(f["status"] in ("indexed", "failed") for f in job["files"])

@@ -60,6 +60,7 @@ def create_app(assistant: Assistant) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        service.jobs.resume()
         yield
         service.jobs.shutdown()
 

@@ -1,4 +1,5 @@
-"""Routes over the collection: list, upload (background ingest jobs), remove, and text around a span."""
+"""Routes over the collection: list, upload (background ingest jobs, kept and removable), remove, and text
+around a span."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from rag.api.schemas import DocumentContext, DocumentModel, JobModel, RemovedResponse
+from rag.api.jobs import FileStatus
+from rag.api.schemas import DocumentContext, DocumentModel, JobModel, JobRemovedResponse, RemovedResponse
 from rag.api.service import ApiService
-from rag.api.uploads import FileStatus, UploadRejected, save_upload
+from rag.api.uploads import UploadRejected, delete_upload, save_upload
 from rag.errors import InvalidInputError
-from rag.ingest import display_path
 
 
 def documents_router(service: ApiService) -> APIRouter:
@@ -28,7 +29,12 @@ def documents_router(service: ApiService) -> APIRouter:
     async def upload(
         files: Annotated[list[UploadFile], File(description="Files to add to the index.")],
     ) -> dict[str, Any]:
-        """Save files into the upload folder and index them in the background; poll `/api/jobs/{id}`."""
+        """Save files into the upload folder and index them in the background; poll `/api/jobs/{id}`.
+
+        Each file is saved in a folder named by its content, so files of the same name never replace
+        each other. The job is recorded before this answers: it survives a restart of the server, which
+        resumes it.
+        """
         if len(files) > settings.max_upload_files:
             raise InvalidInputError(
                 f"{len(files)} files in one request; the limit is {settings.max_upload_files} "
@@ -45,13 +51,29 @@ def documents_router(service: ApiService) -> APIRouter:
             except UploadRejected as exc:
                 statuses.append(FileStatus(name=name, status="rejected", error=str(exc)))
             else:
-                statuses.append(FileStatus(name=name, status="saved", path=display_path(path)))
-        return service.jobs.submit(statuses).to_dict()
+                statuses.append(FileStatus(name=name, status="saved", path=str(path)))
+        return (await run_in_threadpool(service.jobs.submit, statuses)).to_dict()
+
+    @router.get("/jobs", response_model=list[JobModel])
+    async def jobs(
+        failed: bool = Query(False, description="Only the jobs with a file that failed to be indexed."),
+    ) -> list[dict[str, Any]]:
+        """Ingest jobs, newest first: the recent ones, and every one with a failed file until removed."""
+        return [job.to_dict() for job in await run_in_threadpool(service.jobs.jobs, failed_only=failed)]
 
     @router.get("/jobs/{job_id}", response_model=JobModel)
     async def job(job_id: str) -> dict[str, Any]:
         """Progress of an ingest job and the outcome of each of its files."""
-        return service.jobs.get(job_id).to_dict()
+        return (await run_in_threadpool(service.jobs.get, job_id)).to_dict()
+
+    @router.delete("/jobs/{job_id}", response_model=JobRemovedResponse)
+    async def remove_job(job_id: str) -> dict[str, Any]:
+        """Forget a finished job and delete its files that failed from the upload folder.
+
+        Its indexed files stay in the index (remove them with `DELETE /api/documents/{id}`).
+        """
+        deleted = await run_in_threadpool(service.jobs.remove, job_id)
+        return {"id": job_id, "deleted": deleted}
 
     @router.get("/documents/{doc_id:path}/context", response_model=DocumentContext)
     async def context(
@@ -87,11 +109,8 @@ def documents_router(service: ApiService) -> APIRouter:
         A file that was uploaded through the API is deleted from the upload folder too.
         """
         removed = await service.jobs.write(service.assistant.remove_documents, [doc_id])
-        uploads = settings.upload_dir.resolve()
         for shown in removed:
-            path = Path(shown).resolve()
-            if path.parent == uploads:
-                path.unlink(missing_ok=True)
+            delete_upload(Path(shown), settings.upload_dir)
         return {"removed": removed}
 
     return router

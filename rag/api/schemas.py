@@ -172,6 +172,16 @@ class JobModel(BaseModel):
     error: str | None
     created: float = Field(description="Unix time the job was submitted.")
     finished: float | None = Field(description="Unix time the job finished (null while it runs).")
+    attempts: int = Field(
+        description="Times indexing started: more than 1 when the server stopped during it and resumed it."
+    )
+
+
+class JobRemovedResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The job forgotten.")
+    deleted: list[str] = Field(description="Its files that had failed, deleted from the upload folder.")
 
 
 class DocumentContext(BaseModel):
@@ -283,7 +293,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         400: "The input cannot be used (the message says why).",
         401: "An API key is required and was missing or wrong.",
         404: "No index, document or job of that name.",
-        409: "The index was built with another embedder or format.",
+        409: "The index was built with another embedder or format, or the job has not finished.",
         413: "The request body is larger than the limit.",
         422: "The request does not match its schema.",
         503: "The model is busy and the queue is full (retry after `Retry-After` seconds), or unavailable.",

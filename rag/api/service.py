@@ -10,9 +10,9 @@ from typing import Any
 from fastapi.concurrency import run_in_threadpool
 
 from rag.answering import AnswerStream
+from rag.api.jobs import IngestJobs, JobStore
 from rag.api.queue import AnswerQueue, AnswerTicket
 from rag.api.schemas import Turn, answer_payload
-from rag.api.uploads import IngestJobs
 from rag.assistant import Assistant
 from rag.errors import RagError
 
@@ -27,7 +27,13 @@ class ApiService:
 
     @classmethod
     def build(cls, assistant: Assistant) -> ApiService:
-        return cls(assistant, AnswerQueue(assistant.settings.max_queued_answers), IngestJobs(assistant))
+        settings = assistant.settings
+        jobs = IngestJobs(
+            assistant,
+            JobStore(settings.upload_dir / ".jobs.sqlite"),
+            resume_attempts=settings.upload_resume_attempts,
+        )
+        return cls(assistant, AnswerQueue(settings.max_queued_answers), jobs)
 
     @staticmethod
     def _ask_kwargs(k: int | None, history: list[Turn]) -> dict[str, Any]:
