@@ -48,3 +48,10 @@ class DocumentNotFoundError(RagError):
     """No document with the given id or source in the index."""
 
     status_code = 404
+
+
+class IndexCorruptError(RagError):
+    """An index file that cannot be read or disagrees with the others; the message names the file and
+    says how to recover (`rag check`, an intact earlier generation, or a rebuild)."""
+
+    status_code = 503
