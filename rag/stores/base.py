@@ -86,3 +86,21 @@ class VectorStore(Protocol):
     def copy(self) -> VectorStore:
         """An independent copy, to change without touching the original."""
         ...
+
+
+@runtime_checkable
+class SharedVectorStore(Protocol):
+    """A store kept outside the index's generation folders (a database such as Milvus) and shared by them.
+
+    `save` writes its additions before the new generation goes live; the index calls `apply_removals`
+    once it is live, and `reconcile` when a writer opens it, so the live catalog's chunks always have
+    their vectors (see `rag/stores/milvus_store.py`).
+    """
+
+    def apply_removals(self) -> None:
+        """Delete the vectors removed by the change that just went live."""
+        ...
+
+    def reconcile(self, catalog_ids: np.ndarray) -> tuple[int, np.ndarray]:
+        """Delete stored vectors the catalog lacks; returns (how many, catalog ids with no vector)."""
+        ...
