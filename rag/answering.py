@@ -6,6 +6,8 @@ import threading
 import time
 from collections.abc import Callable
 from collections.abc import Generator as Generator_
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from typing_extensions import TypedDict
@@ -46,25 +48,59 @@ class AskOptions(TypedDict, total=False):
     answer_mode: AnswerMode | None
 
 
+@dataclass(frozen=True)
+class AnswerStatus:
+    """A step of the answer, reported as it begins (the chat shows them while the user waits)."""
+
+    step: Literal["rewriting", "searching", "reading", "writing", "checking"]
+    passages: int | None = None
+    """How many passages the model reads (step `reading`)."""
+
+
 class AnswerStream:
     """One answer as it is written: iterating yields the model's token strings; afterwards `.answer` is the
-    final `Answer`. `close()` stops generation and frees the model (a client that went away)."""
+    final `Answer`. `next_item()` also returns the `AnswerStatus` steps. `close()` (same thread) or
+    `cancel()` (any thread) stops generation and frees the model (a client that went away, a Stop)."""
 
-    def __init__(self, steps: Generator_[str, None, Answer]) -> None:
+    def __init__(self, steps: Generator_[str | AnswerStatus, None, Answer]) -> None:
         self._steps = steps
         self._answer: Answer | None = None
+        self._cancelled = threading.Event()
 
     def __iter__(self) -> AnswerStream:
         return self
 
     def __next__(self) -> str:
-        if self._answer is not None:
-            raise StopIteration
+        while (item := self.next_item()) is not None:
+            if isinstance(item, str):
+                return item
+        raise StopIteration
+
+    def next_item(self) -> str | AnswerStatus | None:
+        """The next token or step; None once the answer is written (or the stream was cancelled)."""
+        if self._answer is not None or self._cancelled.is_set():
+            return None
         try:
-            return next(self._steps)
+            item = next(self._steps)
         except StopIteration as finished:
             self._answer = finished.value
-            raise StopIteration from None
+            return None
+        if self._cancelled.is_set():  # cancelled from another thread while this step ran
+            self._steps.close()
+            return None
+        return item
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        """Stop the answer from any thread: at once when idle, else when its running step returns."""
+        self._cancelled.set()
+        try:
+            self._steps.close()
+        except ValueError:
+            pass  # running in another thread: `next_item` closes it when its step returns
 
     @property
     def answer(self) -> Answer:
@@ -149,19 +185,23 @@ class Answerer:
         history: list[dict[str, str]] | None,
         grounding_mode: GroundingMode | None,
         answer_mode: AnswerMode | None,
-    ) -> Generator_[str, None, Answer]:
-        """One question's path, top to bottom: yields tokens while the model writes, returns the answer."""
+    ) -> Generator_[str | AnswerStatus, None, Answer]:
+        """One question's path, top to bottom: yields each step as it begins and the tokens while the model
+        writes; returns the answer."""
         started = time.perf_counter()
         question, k = check_question(question, k, self.settings.top_k)
         policy = GroundingPolicy.from_settings(self.settings, grounding_mode)
         extractive = (answer_mode or self.settings.answer_mode) == "extractive"
         timings: dict[str, float] = {}
         if history and not extractive:
+            yield AnswerStatus("rewriting")
             with self.generation_lock:
                 question = standalone_question(self.generator(), question, history)
             timings["rewrite_seconds"] = time.perf_counter() - started
+        yield AnswerStatus("searching")
         passages = self.retriever().retrieve(question, k)
         timings["retrieval_seconds"] = time.perf_counter() - started
+        yield AnswerStatus("reading", passages=len(passages))
         if policy.gate_abstains(evidence_score(passages)):
             return _abstain(passages, timings, started)
         refusal: float | None = None
@@ -172,11 +212,13 @@ class Answerer:
             refusal = self._refusal_probability(messages, timings)
             if policy.refusal_abstains(refusal):
                 return _abstain(passages, timings, started, refusal)
+            yield AnswerStatus("writing")
             text = yield from self._generate(messages, timings, time.perf_counter() - started)
         if not text or (is_refusal(text) and not citations_for(text, passages)):
             return _abstain(passages, timings, started, refusal)
         sentences = answer_sentences(text, len(passages))
         if policy.checks_support:
+            yield AnswerStatus("checking")
             checking = time.perf_counter()
             context = self.claim_context(question, extractive)
             checker, threshold = self.support_checker(), policy.support_threshold

@@ -10,31 +10,41 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette import EventSourceResponse
 
+from rag.api.conversations import conversation_history, record_answer, recorded_stream
 from rag.api.schemas import AnswerRequest, AnswerResponse, SearchRequest, SearchResponse, passage_dict
 from rag.api.service import ApiService
+from rag.conversations import ConversationStore
 
 
-def answers_router(service: ApiService) -> APIRouter:
+def answers_router(service: ApiService, conversations: ConversationStore) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["answers"])
 
     @router.post("/answer", response_model=AnswerResponse)
     async def answer(body: AnswerRequest) -> dict[str, Any]:
         """Answer from the documents, with citations (the JSON of `rag ask --json`, plus passages)."""
-        return await service.answer(body.question, body.k, body.history)
+        history = await conversation_history(conversations, body.conversation_id, body.history)
+        payload = await service.answer(body.question, body.k, history)
+        await record_answer(conversations, body.conversation_id, body.question, payload)
+        return payload
 
     @router.post(
         "/answer/stream",
         responses={
             200: {
-                "description": 'Server-Sent Events: `token` events ({"text"}), then one `answer` event with '
-                'the whole answer object, or an `error` event ({"error": {"type", "message"}}).',
+                "description": 'Server-Sent Events: `status` events as each step begins ({"step": "queued", '
+                '"ahead": n}, then "rewriting", "searching", {"step": "reading", "passages": n}, "writing", '
+                '"checking"), `token` events ({"text"}), then one `answer` event with the whole answer '
+                'object, or an `error` event ({"error": {"type", "message"}}). Closing the connection stops '
+                "the answer and frees the model.",
                 "content": {"text/event-stream": {}},
             },
         },
     )
     async def answer_stream(body: AnswerRequest) -> EventSourceResponse:
         """Answer as a stream of Server-Sent Events."""
-        events = service.start_stream(body.question, body.k, body.history)
+        history = await conversation_history(conversations, body.conversation_id, body.history)
+        events = service.start_stream(body.question, body.k, history, statuses=True)
+        events = recorded_stream(events, conversations, body.conversation_id, body.question)
         return EventSourceResponse(_as_sse(events), ping=15)
 
     @router.post("/search", response_model=SearchResponse)

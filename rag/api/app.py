@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag import __version__
 from rag.api.answers import answers_router
+from rag.api.conversations import conversations_router
 from rag.api.documents import documents_router
 from rag.api.guard import RequestGuard
 from rag.api.health import health_status
@@ -27,7 +28,9 @@ from rag.api.openai_compat import openai_router
 from rag.api.queue import ServerBusyError
 from rag.api.schemas import ERROR_RESPONSES
 from rag.api.service import ApiService
+from rag.api.sources import sources_router
 from rag.assistant import Assistant
+from rag.conversations import ConversationStore
 from rag.errors import RagError
 
 log = logging.getLogger("rag.api")
@@ -138,6 +141,13 @@ def create_app(assistant: Assistant) -> FastAPI:
         """Model and index status, the answer queue, and whether API keys are required."""
         return health_status(assistant, service.queue)
 
-    for router in (answers_router(service), documents_router(service), openai_router(service)):
+    conversations = ConversationStore.beside(settings.index_dir)
+    for router in (
+        answers_router(service, conversations),
+        conversations_router(conversations),
+        documents_router(service),
+        sources_router(service),
+        openai_router(service),
+    ):
         app.include_router(router, responses=ERROR_RESPONSES)
     return app

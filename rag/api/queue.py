@@ -1,11 +1,20 @@
-"""Admission to the language model: one answer runs at a time, a bounded number wait, the rest get 503."""
+"""Admission to the language model: one answer runs at a time, a bounded number wait, the rest get 503.
+
+Tickets keep their order of admission, so a waiting answer knows how many are ahead of it (`ahead_of`)
+and a stream can wait for its turn without holding a worker thread (`turns`).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
+from collections.abc import AsyncIterator
 
 from rag.errors import RagError
+
+TURN_POLL_SECONDS = 0.2
+"""How often a waiting stream looks at its place in the queue."""
 
 
 class ServerBusyError(RagError):
@@ -19,7 +28,7 @@ class ServerBusyError(RagError):
 
 
 class AnswerTicket:
-    """A place in the queue; `release()` (idempotent) frees it and records how long the answer took."""
+    """A place in the queue; `release()` (idempotent) frees it."""
 
     def __init__(self, queue: AnswerQueue) -> None:
         self._queue = queue
@@ -28,7 +37,7 @@ class AnswerTicket:
     def release(self) -> None:
         if not self._released:
             self._released = True
-            self._queue._release()
+            self._queue._release(self)
 
     def __enter__(self) -> AnswerTicket:
         return self
@@ -44,29 +53,44 @@ class AnswerQueue:
     def __init__(self, max_waiting: int, typical_answer_seconds: float = 10.0) -> None:
         self.capacity = max_waiting + 1
         self.typical_answer_seconds = typical_answer_seconds
-        self._admitted = 0
+        self._tickets: list[AnswerTicket] = []
         self._lock = threading.Lock()
 
     @property
     def admitted(self) -> int:
-        return self._admitted
+        return len(self._tickets)
 
     def admit(self) -> AnswerTicket:
         """A ticket, or ServerBusyError with a Retry-After estimate when the queue is full."""
         with self._lock:
-            if self._admitted >= self.capacity:
+            if len(self._tickets) >= self.capacity:
                 retry = max(1, math.ceil(self.typical_answer_seconds))
                 raise ServerBusyError(
-                    f"The model is busy: {self._admitted - 1} answers are already waiting "
+                    f"The model is busy: {len(self._tickets) - 1} answers are already waiting "
                     f"(setting max_queued_answers). Retry in about {retry} s.",
                     retry_after=retry,
                 )
-            self._admitted += 1
-        return AnswerTicket(self)
+            ticket = AnswerTicket(self)
+            self._tickets.append(ticket)
+        return ticket
 
-    def _release(self) -> None:
+    def ahead_of(self, ticket: AnswerTicket) -> int:
+        """How many answers admitted before `ticket` are still running or waiting (0: its turn)."""
         with self._lock:
-            self._admitted -= 1
+            return self._tickets.index(ticket) if ticket in self._tickets else 0
+
+    async def turns(self, ticket: AnswerTicket) -> AsyncIterator[int]:
+        """Yield the number of answers ahead of `ticket` whenever it changes; end when it is its turn."""
+        last = -1
+        while (ahead := self.ahead_of(ticket)) > 0:
+            if ahead != last:
+                yield ahead
+                last = ahead
+            await asyncio.sleep(TURN_POLL_SECONDS)
+
+    def _release(self, ticket: AnswerTicket) -> None:
+        with self._lock:
+            self._tickets.remove(ticket)
 
     def status(self) -> dict[str, int]:
-        return {"admitted": self._admitted, "capacity": self.capacity}
+        return {"admitted": self.admitted, "capacity": self.capacity}

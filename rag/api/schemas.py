@@ -36,6 +36,12 @@ class AnswerRequest(BaseModel):
         max_length=50,
         description="Earlier turns, oldest first, for follow-up questions.",
     )
+    conversation_id: str | None = Field(
+        None,
+        max_length=64,
+        description="A stored conversation (`POST /api/conversations`) to continue: its turns are the "
+        "history (unless `history` is given) and the question and answer are appended to it.",
+    )
 
     _question = field_validator("question")(_not_blank)
 
@@ -182,6 +188,53 @@ class JobRemovedResponse(BaseModel):
 
     id: str = Field(description="The job forgotten.")
     deleted: list[str] = Field(description="Its files that had failed, deleted from the upload folder.")
+
+
+class ConversationRename(BaseModel):
+    """A conversation's new title."""
+
+    title: str = Field(..., min_length=1, max_length=200)
+
+    _title = field_validator("title")(_not_blank)
+
+
+class ConversationSummaryModel(BaseModel):
+    """A stored conversation, as the chat's sidebar lists it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    title: str
+    created: float = Field(description="Unix time it was started.")
+    updated: float = Field(description="Unix time of its last message.")
+    messages: int = Field(description="How many messages it holds.")
+
+
+class MessageModel(BaseModel):
+    """A message of a stored conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str
+    created: float
+    answer: dict[str, Any] | None = Field(
+        description="The whole answer as `POST /api/answer` returned it (assistant messages; null when "
+        "stopped)."
+    )
+    stopped: bool = Field(description="The reader stopped the answer while it was written.")
+
+
+class ConversationModel(BaseModel):
+    """A stored conversation with its messages, oldest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    title: str
+    created: float
+    updated: float
+    messages: list[MessageModel]
 
 
 class DocumentContext(BaseModel):
