@@ -12,7 +12,7 @@ fi
 # torch first, pinned to the CPU build: a plain 'torch' requirement could pull a CUDA build of several GB.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 extras=""
-if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
+if [ "${1:-}" = "--test" ]; then extras="[test,scale]"; fi  # scale: Milvus Lite and Ray, tested in CI
 echo "[setup] installing rag${extras} (the first run builds llama-cpp-python from source: a few minutes)"
 CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) .venv/bin/python -m pip install --quiet -e ".${extras}"
 # Browser tests (tests/test_browser.py) drive Debian's headless Chromium through Playwright; never `playwright install`.
