@@ -201,6 +201,25 @@ class Settings(BaseSettings):
         description="IVF lists searched per query (more: better recall, slower). Chosen with "
         "`python evals/scale.py` (evals/RESULTS-retrieval.md).",
     )
+    vector_store: Literal["faiss", "milvus"] = Field(
+        "faiss",
+        description="Where a new index keeps its vectors: FAISS files in the index folder, or a Milvus "
+        "collection (`milvus_uri`; needs the `scale` extra). An existing index keeps the store it was built "
+        "with.",
+    )
+    milvus_uri: str | None = Field(
+        None,
+        description="With vector_store milvus: a Milvus server or cluster (`http://host:19530`) or a Milvus "
+        "Lite file (embedded, one process at a time); unset: `milvus.db` in the index folder.",
+    )
+    milvus_collection: str = Field(
+        "rag_chunks", description="With vector_store milvus: the collection holding this index's vectors."
+    )
+    milvus_index_type: str = Field(
+        "AUTOINDEX",
+        description="With vector_store milvus: the Milvus index type of a new collection (AUTOINDEX, HNSW, "
+        "IVF_FLAT, IVF_SQ8, ...); Milvus Lite always searches exactly (FLAT).",
+    )
 
     # Server
     host: str = Field("127.0.0.1", description="Address `rag serve` binds.")
