@@ -3,7 +3,10 @@
 Layout of `index_dir`: `CURRENT` names the live generation folder (`gen-000007/`), which holds
 `manifest.json`, `catalog.sqlite`, `vectors.faiss` and `lexical/` (BM25). A change is built in a
 new folder beside it, fsynced, and made live by atomically replacing `CURRENT`; a crash at any point
-leaves the previous generation or the new one, never a mix.
+leaves the previous generation or the new one, never a mix. The generation a commit replaces is kept
+beside the new one (older ones are removed), so a damaged live generation can be rolled back
+(`rag check --repair`, rag/integrity.py). A damaged file raises IndexCorruptError naming it and saying
+whether an intact generation is there to recover.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -19,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rag.catalog import Catalog
-from rag.errors import IndexIncompatibleError, IndexMissingError
+from rag.errors import IndexCorruptError, IndexIncompatibleError, IndexMissingError
 from rag.lexical import LEXICAL_DIR, LexicalIndex, lexical_text
 from rag.stores import DEFAULT_NPROBE, FLAT, FaissVectorStore, VectorIndexPolicy, VectorStore
 
@@ -76,14 +80,76 @@ def _generation_name(number: int) -> str:
     return f"gen-{number:06d}"
 
 
-def read_current(index_dir: Path) -> Path | None:
-    """The live generation folder, or None when the folder holds no index."""
-    pointer = index_dir / CURRENT_FILE
-    if not pointer.is_file():
-        return None
-    name = pointer.read_text().strip()
+GENERATION_NAME = re.compile(r"gen-\d{6}")
+"""The name of a complete generation folder (one being written ends in `.tmp-PID`)."""
+
+
+def _pointer_problem(index_dir: Path, raw: bytes) -> tuple[Path | None, str]:
+    """The folder CURRENT's content names, or None with what is wrong with it."""
+    try:
+        name = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        name = ""
+    if not raw.strip():
+        return None, "is empty"
+    if not GENERATION_NAME.fullmatch(name):
+        return None, f"holds {len(raw)} bytes that do not name a generation ({raw[:24]!r})"
     folder = index_dir / name
-    return folder if folder.is_dir() else None
+    if not folder.is_dir():
+        return None, f"names {name}, which does not exist"
+    return folder, ""
+
+
+def read_current(index_dir: Path) -> Path | None:
+    """The live generation folder, or None when the folder holds no index (no CURRENT file).
+
+    Raises IndexCorruptError when CURRENT exists but does not name a generation folder beside it,
+    saying whether an intact generation is there to recover.
+    """
+    problem = ""
+    for _ in range(3):  # a commit may swap CURRENT and remove the folder just read: read it again
+        try:
+            raw = (index_dir / CURRENT_FILE).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raw, problem = b"", f"cannot be read ({exc.strerror or exc})"
+            break
+        folder, problem = _pointer_problem(index_dir, raw)
+        if folder is not None:
+            return folder
+    raise IndexCorruptError(
+        f"The index at {index_dir} cannot be opened: its {CURRENT_FILE} file {problem}, so it does not "
+        f"say which generation is live. {recovery_advice(index_dir, None)}"
+    )
+
+
+def recovery_advice(index_dir: Path, damaged: Path | None) -> str:
+    """What to do about a damaged index: make an intact generation live again, or rebuild."""
+    from rag.integrity import newest_intact_generation
+
+    intact = newest_intact_generation(index_dir, exclude=damaged)
+    if intact is not None and intact.manifest is not None:
+        lost = (
+            " (documents ingested after it was written must be ingested again)" if damaged is not None else ""
+        )
+        return (
+            f"Generation {intact.folder.name} beside it is intact ({intact.manifest.documents} documents, "
+            f"{intact.manifest.chunks} chunks): `rag check --repair --index {index_dir}` makes it live "
+            f"again{lost}. Do not delete the index folder."
+        )
+    return (
+        f"No intact generation is left to recover: rebuild the index into a fresh folder with "
+        f"`rag ingest PATH --index NEW_DIR` (`rag check --index {index_dir}` lists what is damaged)."
+    )
+
+
+def damaged_file(index_dir: Path, folder: Path, name: str, what: str) -> IndexCorruptError:
+    """The error for a damaged file `name` of generation `folder`: which file, what is wrong, what to do."""
+    return IndexCorruptError(
+        f"The index at {index_dir} is damaged: {folder.name}/{name} {what}. "
+        f"{recovery_advice(index_dir, folder)}"
+    )
 
 
 def _live_folder(index_dir: Path) -> Path:
@@ -100,12 +166,14 @@ def read_manifest(index_dir: Path, folder: Path | None = None) -> Manifest:
     """The manifest of the live generation, or of the generation `folder`."""
     folder = folder or _live_folder(index_dir)
     try:
-        data = json.loads((folder / MANIFEST_FILE).read_text())
+        data = json.loads((folder / MANIFEST_FILE).read_bytes())
         return Manifest(**data)
+    except FileNotFoundError as exc:
+        raise damaged_file(index_dir, folder, MANIFEST_FILE, "is missing") from exc
     except (OSError, ValueError, TypeError) as exc:
-        raise IndexIncompatibleError(
-            f"The index at {index_dir} has an unreadable manifest ({exc}). "
-            f"Rebuild it: remove {index_dir} and run `rag ingest PATH --index {index_dir}`."
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise damaged_file(
+            index_dir, folder, MANIFEST_FILE, f"is not a readable manifest ({reason})"
         ) from exc
 
 
@@ -137,6 +205,27 @@ def _check_compatible(
         )
 
 
+def count_mismatch(manifest: Manifest, chunks: int, dimension: int) -> tuple[str, str] | None:
+    """(file, what is wrong) when the catalog or the vectors disagree with the manifest (cheap checks made
+    at every open; `rag check` also compares the chunk ids of the catalog, the vectors and BM25)."""
+    if dimension != manifest.dimension:
+        return (
+            VECTORS_FILE,
+            f"holds {dimension}-dimensional vectors, but {MANIFEST_FILE} says {manifest.dimension}",
+        )
+    if chunks != manifest.chunks:
+        return CATALOG_FILE, f"holds {chunks} chunks, but {MANIFEST_FILE} says {manifest.chunks}"
+    return None
+
+
+def _still_live(index_dir: Path, folder: Path) -> bool:
+    """Whether `folder` is still the live generation (False once a newer one went live)."""
+    try:
+        return read_current(index_dir) == folder
+    except IndexCorruptError:
+        return True
+
+
 class Index:
     """One generation of an index, opened read-only; `begin()` starts a change.
 
@@ -151,8 +240,20 @@ class Index:
         self.index_dir = index_dir
         self.folder = folder
         self.manifest = manifest
-        self.catalog = Catalog(folder / CATALOG_FILE, read_only=True)
-        self.vectors: VectorStore = FaissVectorStore.load(folder / VECTORS_FILE, nprobe=nprobe)
+        try:
+            self.catalog = Catalog(folder / CATALOG_FILE, read_only=True)
+            chunks = self.catalog.chunk_count()
+        except sqlite3.DatabaseError as exc:
+            raise damaged_file(index_dir, folder, CATALOG_FILE, f"is not a readable catalog ({exc})") from exc
+        try:
+            self.vectors: VectorStore = FaissVectorStore.load(folder / VECTORS_FILE, nprobe=nprobe)
+        except IndexCorruptError as exc:
+            self.catalog.close()
+            raise damaged_file(index_dir, folder, VECTORS_FILE, str(exc)) from exc
+        problem = count_mismatch(manifest, chunks, self.vectors.dimension)
+        if problem:
+            self.catalog.close()
+            raise damaged_file(index_dir, folder, problem[0], problem[1])
         self._lexical: LexicalIndex | None = None
 
     @property
@@ -164,6 +265,8 @@ class Index:
                     self._lexical = LexicalIndex.load(self.folder / LEXICAL_DIR)
                 except OSError:  # written before BM25, or removed since by a newer generation's commit
                     self._lexical = build_lexical(self.catalog)
+                except IndexCorruptError as exc:
+                    raise damaged_file(self.index_dir, self.folder, LEXICAL_DIR, str(exc)) from exc
         return self._lexical
 
     @classmethod
@@ -183,8 +286,8 @@ class Index:
                 manifest = read_manifest(index_dir, folder)
                 _check_compatible(index_dir, manifest, embedder, dimension, embed_titles)
                 return cls(index_dir, folder, manifest, nprobe=nprobe)
-            except (IndexIncompatibleError, sqlite3.Error, RuntimeError):
-                if read_current(index_dir) == folder:
+            except (IndexIncompatibleError, IndexCorruptError, sqlite3.Error, RuntimeError):
+                if _still_live(index_dir, folder):
                     raise
                 # A newer generation went live and removed this one while it was being opened: open that.
 
@@ -221,6 +324,9 @@ class IndexChange:
         if self.folder.exists():
             shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True)
+        self.previous = [base.folder.name] if base is not None else []
+        """The generation this change replaces: kept beside the new one, so `rag check --repair` has an
+        intact generation to roll back to if the new one is damaged later."""
         self.vectors: VectorStore
         if base is None:
             self.catalog = Catalog(self.folder / CATALOG_FILE)
@@ -256,15 +362,9 @@ class IndexChange:
         os.replace(self.folder, final)
         _fsync_path(self.index_dir)
         _fault_point("before_pointer")
-        pointer_tmp = self.index_dir / f"{CURRENT_FILE}.tmp-{os.getpid()}"
-        with open(pointer_tmp, "w") as handle:
-            handle.write(final.name + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(pointer_tmp, self.index_dir / CURRENT_FILE)
-        _fsync_path(self.index_dir)
+        write_current(self.index_dir, final)
         _fault_point("before_cleanup")
-        _remove_old_generations(self.index_dir, keep=final.name)
+        _remove_old_generations(self.index_dir, keep={final.name, *self.previous})
         return final
 
     def abort(self) -> None:
@@ -279,10 +379,21 @@ def build_lexical(catalog: Catalog) -> LexicalIndex:
     return LexicalIndex.build([r[0] for r in rows], [lexical_text(title, text) for _, title, text in rows])
 
 
-def _remove_old_generations(index_dir: Path, keep: str) -> None:
-    """Delete superseded generations and leftovers of crashed writes."""
+def write_current(index_dir: Path, folder: Path) -> None:
+    """Make generation `folder` live: write CURRENT beside it atomically (temporary file, fsync, rename)."""
+    pointer_tmp = index_dir / f"{CURRENT_FILE}.tmp-{os.getpid()}"
+    with open(pointer_tmp, "w") as handle:
+        handle.write(folder.name + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(pointer_tmp, index_dir / CURRENT_FILE)
+    _fsync_path(index_dir)
+
+
+def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
+    """Delete superseded generations (but those in `keep`) and leftovers of crashed writes."""
     for entry in index_dir.iterdir():
-        if entry.name == keep or not entry.name.startswith(("gen-", f"{CURRENT_FILE}.tmp")):
+        if entry.name in keep or not entry.name.startswith(("gen-", f"{CURRENT_FILE}.tmp")):
             continue
         if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.errors import IndexCorruptError
 from rag.text import STOP_WORDS, stemmer
 
 LEXICAL_DIR = "lexical"
@@ -105,8 +106,40 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex:
-        bm25s = _bm25s()
-        params = json.loads((folder / _PARAMS_FILE).read_text())
-        ids = np.load(folder / _IDS_FILE)
-        bm25 = None if params["empty"] else bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
-        return cls(ids, bm25, k1=params["k1"], b=params["b"])
+        """The index saved in `folder`: OSError when the folder is absent (an index written before BM25),
+        IndexCorruptError naming the damaged file when a file in it is missing or cannot be read."""
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no lexical index at {folder}")
+        try:
+            params = json.loads((folder / _PARAMS_FILE).read_bytes())
+            ids = np.load(folder / _IDS_FILE, allow_pickle=False)
+            if ids.ndim != 1 or ids.dtype.kind not in "iu":
+                raise ValueError(f"{_IDS_FILE} holds a {ids.dtype} array of shape {ids.shape}, not chunk ids")
+            bm25 = None
+            if not params["empty"]:
+                bm25 = _bm25s().BM25.load(str(folder), show_progress=False, verbosity=0)
+                rows = int(bm25.scores["num_docs"])
+                if rows != len(ids):
+                    raise ValueError(f"the BM25 matrix has {rows} rows but {_IDS_FILE} has {len(ids)} ids")
+            return cls(ids, bm25, k1=float(params["k1"]), b=float(params["b"]))
+        except Exception as exc:  # noqa: BLE001 - bm25s, numpy and json each fail their own way on damaged files
+            if not folder.is_dir():  # removed by a newer generation's commit while loading
+                raise FileNotFoundError(f"no lexical index at {folder}") from exc
+            raise IndexCorruptError(f"is damaged: {damaged_lexical_file(folder) or exc}") from exc
+
+
+def damaged_lexical_file(folder: Path) -> str | None:
+    """'FILE: what is wrong' for the first file of a saved lexical index that cannot be read, or None."""
+    for name in (_PARAMS_FILE, _IDS_FILE):
+        if not (folder / name).is_file():
+            return f"{name} is missing"
+    for path in sorted(folder.iterdir()):
+        try:
+            if path.suffix == ".json":
+                json.loads(path.read_bytes())
+            elif path.suffix == ".npy":
+                np.load(path, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - any failure to read the file is the finding
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return f"{path.name} cannot be read ({reason})"
+    return None

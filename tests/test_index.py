@@ -53,7 +53,16 @@ def test_commit_makes_a_new_generation_and_removes_the_old(tmp_path: Path) -> No
     second = Index.open(tmp_path, embedder="test-embedder", dimension=DIM)
     assert second.manifest.generation == 2
     assert second.manifest.chunks == 2 and len(second.vectors) == 2
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("gen-")) == ["gen-000002"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("gen-")) == [
+        "gen-000001",
+        "gen-000002",
+    ]
+    second.begin().commit()
+    # The generation replaced is kept beside the live one (to roll back to); older ones are removed.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("gen-")) == [
+        "gen-000002",
+        "gen-000003",
+    ]
 
 
 def test_abort_leaves_the_live_generation_untouched(tmp_path: Path) -> None:
@@ -132,7 +141,7 @@ def test_leftovers_of_a_crashed_write_are_ignored_then_cleaned(tmp_path: Path) -
     change = index.begin()
     add_file(change, "a.txt", ["one"])
     change.commit()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["CURRENT", "gen-000002"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["CURRENT", "gen-000001", "gen-000002"]
 
 
 def test_searches_on_threads_survive_new_generations_being_committed(tmp_path: Path) -> None:
@@ -182,8 +191,152 @@ def test_a_replaced_generation_stays_readable_until_its_last_reader_lets_go(tmp_
     change = index.begin()
     add_file(change, "a.txt", ["one"])
     change.commit()
+    Index.open(tmp_path).begin().commit()  # the generation after next removes the reader's folder
     assert not index.folder.exists() and index.is_stale()
     assert index.catalog.chunk_count() == 0 and len(index.vectors) == 0
     catalog = weakref.ref(index.catalog)
     del index
     assert catalog() is None
+
+
+# A damaged index: each file broken in turn gives one IndexCorruptError that names the file, what is
+# wrong and what to do; with an intact generation beside it, the advice is to make that one live.
+
+
+def two_generations(index_dir: Path) -> Index:
+    """An index whose live generation (gen-000003) replaced gen-000002, which is kept beside it."""
+    index = Index.create(index_dir, manifest())
+    for n in range(2):
+        change = Index.open(index_dir).begin()
+        add_file(change, f"f{n}.txt", [f"text {n} one", f"text {n} two"])
+        change.commit()
+    live = Index.open(index_dir)
+    assert live.folder.name == "gen-000003" and (index_dir / "gen-000002").is_dir()
+    assert not index.folder.exists()
+    return live
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def randomize(path: Path) -> None:
+    path.write_bytes(np.random.default_rng(7).bytes(max(path.stat().st_size, 4096)))
+
+
+def overwrite_header(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[:100] = np.random.default_rng(3).bytes(100)
+    path.write_bytes(bytes(data))
+
+
+DAMAGES = {
+    "vectors truncated": ("vectors.faiss", truncate),
+    "vectors random": ("vectors.faiss", randomize),
+    "vectors empty": ("vectors.faiss", lambda p: p.write_bytes(b"")),
+    "vectors missing": ("vectors.faiss", lambda p: p.unlink()),
+    "catalog random": ("catalog.sqlite", randomize),
+    "catalog header": ("catalog.sqlite", overwrite_header),
+    "catalog empty": ("catalog.sqlite", lambda p: p.write_bytes(b"")),
+    "manifest garbled": ("manifest.json", lambda p: p.write_bytes(b"\x00{not json")),
+    "manifest empty object": ("manifest.json", lambda p: p.write_text("{}")),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_file_names_itself_and_offers_the_intact_generation(tmp_path: Path, damage: str) -> None:
+    from rag.errors import IndexCorruptError
+
+    live = two_generations(tmp_path)
+    live.close()
+    name, breaking = DAMAGES[damage]
+    breaking(live.folder / name)
+    with pytest.raises(IndexCorruptError) as caught:
+        Index.open(tmp_path, embedder="test-embedder", dimension=DIM)
+    message = str(caught.value)
+    assert f"gen-000003/{name}" in message
+    assert "gen-000002 beside it is intact" in message and "rag check --repair" in message
+    assert "Do not delete" in message and "Traceback" not in message
+
+
+def test_a_damaged_file_without_an_intact_generation_says_rebuild(tmp_path: Path) -> None:
+    from rag.errors import IndexCorruptError
+
+    index = Index.create(tmp_path, manifest())
+    index.close()
+    randomize(index.folder / "vectors.faiss")
+    with pytest.raises(IndexCorruptError, match=r"gen-000001/vectors.faiss is not a readable FAISS index"):
+        Index.open(tmp_path)
+    with pytest.raises(IndexCorruptError, match=r"No intact generation.*rag ingest PATH --index NEW_DIR"):
+        Index.open(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "is empty"),
+        (b"\n", "is empty"),
+        (np.random.default_rng(5).bytes(64), "do not name a generation"),
+        (b"gen-000099\n", "names gen-000099, which does not exist"),
+        (b"../../etc\n", "do not name a generation"),
+    ],
+    ids=["empty", "newline", "random", "missing-generation", "path"],
+)
+def test_a_garbled_current_says_the_generation_is_intact_not_delete(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    from rag.errors import IndexCorruptError
+
+    two_generations(tmp_path)
+    (tmp_path / "CURRENT").write_bytes(content)
+    with pytest.raises(IndexCorruptError) as caught:
+        Index.open(tmp_path)
+    message = str(caught.value)
+    assert "its CURRENT file" in message and problem in message
+    assert "gen-000003 beside it is intact (2 documents, 4 chunks)" in message
+    assert "rag check --repair" in message and "Do not delete" in message
+    assert "remove" not in message.lower()
+
+
+def test_damaged_lexical_files_name_the_file(tmp_path: Path) -> None:
+    from rag.errors import IndexCorruptError
+
+    live = two_generations(tmp_path)
+    (live.folder / "lexical" / "chunk_ids.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(
+        IndexCorruptError, match=r"gen-000003/lexical is damaged: chunk_ids.npy cannot be read"
+    ):
+        live.lexical  # noqa: B018
+    other = Index.open(tmp_path)
+    (other.folder / "lexical" / "chunk_ids.npy").unlink()
+    with pytest.raises(IndexCorruptError, match="chunk_ids.npy is missing.*gen-000002 beside it is intact"):
+        other.lexical  # noqa: B018
+
+
+def test_a_catalog_that_disagrees_with_its_manifest_is_refused(tmp_path: Path) -> None:
+    from rag.errors import IndexCorruptError
+
+    live = two_generations(tmp_path)
+    live.close()
+    previous = tmp_path / "gen-000002" / "catalog.sqlite"
+    (live.folder / "catalog.sqlite").write_bytes(previous.read_bytes())
+    with pytest.raises(IndexCorruptError, match=r"catalog.sqlite holds 2 chunks, but manifest.json says 4"):
+        Index.open(tmp_path)
+
+
+def test_an_ingest_refuses_a_garbled_current_instead_of_starting_over(tmp_path: Path) -> None:
+    from fakes import BagOfWordsEmbedder
+
+    from rag.assistant import Assistant
+    from rag.config import Settings
+    from rag.errors import IndexCorruptError
+
+    (tmp_path / "bread.txt").write_text("Bread rises because yeast ferments.")
+    assistant = Assistant(Settings(index_dir=tmp_path / "index"), embedder=BagOfWordsEmbedder())
+    assistant.ingest([tmp_path / "bread.txt"])
+    (tmp_path / "index" / "CURRENT").write_bytes(b"")
+    (tmp_path / "honey.txt").write_text("Bees make honey.")
+    fresh = Assistant(Settings(index_dir=tmp_path / "index"), embedder=BagOfWordsEmbedder())
+    with pytest.raises(IndexCorruptError, match="gen-000001 beside it is intact"):
+        fresh.ingest([tmp_path / "honey.txt"])
+    assert (tmp_path / "index" / "gen-000001" / "catalog.sqlite").is_file()

@@ -15,6 +15,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from rag.errors import IndexCorruptError
 from rag.stores.base import DEFAULT_NPROBE, FLAT, IVF, VectorIndexPolicy
 
 _EXACT_FILTER_LIMIT = 20_000
@@ -38,6 +39,17 @@ def _omp_threads(count: int | None) -> Iterator[None]:
         faiss.omp_set_num_threads(previous)
 
 
+def _faiss_reason(exc: BaseException) -> str:
+    """The useful part of a FAISS error: its last line, without the C++ source location."""
+    if isinstance(exc, MemoryError):
+        return "its header asks for more memory than there is"
+    if "read error" in str(exc):
+        return "it ends early: truncated or empty"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    last = lines[-1] if lines else type(exc).__name__
+    return last.split(": ", 1)[-1] if last.startswith("Error in ") else last
+
+
 def ivf_lists(count: int) -> int:
     """Inverted lists for `count` vectors: about 2 * sqrt(n), so training stays fast on a CPU."""
     return max(1, min(65536, int(2 * math.sqrt(max(count, 1)))))
@@ -59,7 +71,15 @@ class FaissVectorStore:
 
     @classmethod
     def load(cls, path: Path, *, nprobe: int = DEFAULT_NPROBE) -> FaissVectorStore:
-        index = faiss.read_index(str(path))
+        """The store saved at `path`; IndexCorruptError (saying what is wrong) when it cannot be read."""
+        if not path.is_file():
+            raise IndexCorruptError("is missing")
+        try:
+            index = faiss.read_index(str(path))
+        except (RuntimeError, MemoryError) as exc:
+            raise IndexCorruptError(f"is not a readable FAISS index ({_faiss_reason(exc)})") from exc
+        if not isinstance(index, faiss.IndexIDMap2) and faiss.try_extract_index_ivf(index) is None:
+            raise IndexCorruptError(f"holds a FAISS {type(index).__name__}, not an id-mapped or IVF index")
         return cls(index.d, index, nprobe=nprobe)
 
     @classmethod

@@ -1,0 +1,297 @@
+"""Verifying an index on disk (`rag check`) and rolling it back to an intact generation.
+
+A generation is intact when its manifest reads, its catalog passes SQLite's integrity check, its FAISS
+file loads, its BM25 files load, and all of them hold the same chunks. An index is sound when `CURRENT`
+names an intact generation. When it does not, the newest intact generation beside it (a commit keeps the
+one it replaced) is offered, and `roll_back` makes it live with the same atomic pointer swap a commit uses.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.errors import IndexCorruptError, IndexMissingError
+from rag.index import (
+    CATALOG_FILE,
+    CURRENT_FILE,
+    FORMAT_VERSION,
+    GENERATION_NAME,
+    MANIFEST_FILE,
+    VECTORS_FILE,
+    Manifest,
+    WriteLock,
+    _pointer_problem,
+    write_current,
+)
+from rag.lexical import LEXICAL_DIR, LexicalIndex
+from rag.stores import FaissVectorStore
+
+_TABLES = ("files", "documents", "chunks")
+
+
+@dataclass
+class GenerationCheck:
+    """What was found in one generation folder: `problems` lists "FILE: what is wrong"."""
+
+    folder: Path
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    manifest: Manifest | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems and self.manifest is not None
+
+    def summary(self) -> str:
+        """ "12 documents, 240 chunks" from what the files hold (or the manifest)."""
+        documents = self.counts.get("documents", self.manifest.documents if self.manifest else 0)
+        chunks = self.counts.get("chunks", self.manifest.chunks if self.manifest else 0)
+        return f"{documents} documents, {chunks} chunks"
+
+
+@dataclass
+class IndexCheck:
+    """The state of an index folder: what CURRENT names, and each complete generation, newest first."""
+
+    index_dir: Path
+    live: str | None = None
+    current_problem: str | None = None
+    generations: list[GenerationCheck] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        """Whether the folder holds an index at all (a CURRENT file or a complete generation)."""
+        return self.live is not None or self.current_problem is not None or bool(self.generations)
+
+    @property
+    def live_generation(self) -> GenerationCheck | None:
+        return next((g for g in self.generations if g.folder.name == self.live), None)
+
+    @property
+    def healthy(self) -> bool:
+        live = self.live_generation
+        return self.current_problem is None and live is not None and live.intact
+
+    def fallback(self) -> GenerationCheck | None:
+        """The newest intact generation that is not live, to roll back to; None when sound or none is."""
+        if self.healthy:
+            return None
+        return next((g for g in self.generations if g.intact and g.folder.name != self.live), None)
+
+    def advice(self) -> str:
+        """What to do, in one or two sentences."""
+        live = self.live_generation
+        if not self.exists:
+            return f"No index at {self.index_dir}. Build one with `rag ingest PATH --index {self.index_dir}`."
+        if self.healthy and live is not None:
+            return f"The index is sound: {live.folder.name} is live ({live.summary()})."
+        target = self.fallback()
+        if target is not None:
+            since = " (documents ingested after it was written must be ingested again)" if live else ""
+            return (
+                f"Generation {target.folder.name} is intact ({target.summary()}): `rag check --repair "
+                f"--index {self.index_dir}` makes it live{since}. Do not delete the index folder."
+            )
+        return (
+            f"No intact generation is left to roll back to: rebuild the index into a fresh folder with "
+            f"`rag ingest PATH --index NEW_DIR`, then delete {self.index_dir}."
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (`rag check --json`)."""
+        target = self.fallback()
+        return {
+            "index_dir": str(self.index_dir),
+            "healthy": self.healthy,
+            "live": self.live,
+            "current_problem": self.current_problem,
+            "generations": [
+                {
+                    "name": g.folder.name,
+                    "live": g.folder.name == self.live,
+                    "intact": g.intact,
+                    "problems": g.problems,
+                    "notes": g.notes,
+                    "counts": g.counts,
+                    "manifest": asdict(g.manifest) if g.manifest else None,
+                }
+                for g in self.generations
+            ],
+            "leftovers": self.leftovers,
+            "fallback": target.folder.name if target else None,
+            "advice": self.advice(),
+        }
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_manifest(generation: GenerationCheck) -> None:
+    path = generation.folder / MANIFEST_FILE
+    try:
+        generation.manifest = Manifest(**json.loads(path.read_bytes()))
+    except FileNotFoundError:
+        generation.problems.append(f"{MANIFEST_FILE}: missing")
+        return
+    except (OSError, ValueError, TypeError) as exc:
+        generation.problems.append(f"{MANIFEST_FILE}: not a readable manifest ({_first_line(exc)})")
+        return
+    if generation.manifest.format_version != FORMAT_VERSION:
+        generation.problems.append(
+            f"{MANIFEST_FILE}: format version {generation.manifest.format_version}; this rag reads "
+            f"version {FORMAT_VERSION}"
+        )
+
+
+def _check_catalog(generation: GenerationCheck) -> set[int] | None:
+    """Run SQLite's integrity check and count the catalog's rows; its chunk ids, or None when unreadable."""
+    path = generation.folder / CATALOG_FILE
+    if not path.is_file():
+        generation.problems.append(f"{CATALOG_FILE}: missing")
+        return None
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            verdict = [row[0] for row in db.execute("PRAGMA integrity_check(5)")]
+            if verdict != ["ok"]:
+                generation.problems.append(
+                    f"{CATALOG_FILE}: fails SQLite's integrity check ({'; '.join(map(str, verdict))})"
+                )
+                return None
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            missing = [name for name in _TABLES if name not in tables]
+            if missing:
+                generation.problems.append(f"{CATALOG_FILE}: lacks the table(s) {', '.join(missing)}")
+                return None
+            generation.counts["documents"] = int(db.execute("SELECT count(*) FROM documents").fetchone()[0])
+            ids = {int(row[0]) for row in db.execute("SELECT id FROM chunks")}
+            generation.counts["chunks"] = len(ids)
+            return ids
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        generation.problems.append(f"{CATALOG_FILE}: not a readable SQLite catalog ({_first_line(exc)})")
+        return None
+
+
+def _check_vectors(generation: GenerationCheck) -> set[int] | None:
+    try:
+        store = FaissVectorStore.load(generation.folder / VECTORS_FILE)
+    except IndexCorruptError as exc:
+        generation.problems.append(f"{VECTORS_FILE}: {exc}")
+        return None
+    generation.counts["vectors"] = len(store)
+    manifest = generation.manifest
+    if manifest is not None and store.dimension != manifest.dimension:
+        generation.problems.append(
+            f"{VECTORS_FILE}: holds {store.dimension}-dimensional vectors, but the manifest says "
+            f"{manifest.dimension}"
+        )
+    return {int(i) for i in store.ids()}
+
+
+def _check_lexical(generation: GenerationCheck) -> set[int] | None:
+    folder = generation.folder / LEXICAL_DIR
+    if not folder.is_dir():
+        generation.notes.append(
+            f"{LEXICAL_DIR}/: absent (an index written before BM25: rebuilt when searched)"
+        )
+        return None
+    try:
+        lexical = LexicalIndex.load(folder)
+    except (IndexCorruptError, OSError) as exc:
+        generation.problems.append(f"{LEXICAL_DIR}/: {exc}")
+        return None
+    generation.counts["lexical"] = len(lexical)
+    return {int(i) for i in lexical.chunk_ids}
+
+
+def check_generation(folder: Path) -> GenerationCheck:
+    """Verify one generation folder: every file reads, and they hold the same chunks."""
+    generation = GenerationCheck(folder)
+    _check_manifest(generation)
+    catalog_ids = _check_catalog(generation)
+    vector_ids = _check_vectors(generation)
+    lexical_ids = _check_lexical(generation)
+    manifest = generation.manifest
+    if catalog_ids is not None and manifest is not None:
+        if manifest.chunks != len(catalog_ids):
+            generation.problems.append(
+                f"{MANIFEST_FILE}: says {manifest.chunks} chunks, but {CATALOG_FILE} holds {len(catalog_ids)}"
+            )
+        if manifest.documents != generation.counts["documents"]:
+            generation.problems.append(
+                f"{MANIFEST_FILE}: says {manifest.documents} documents, but {CATALOG_FILE} holds "
+                f"{generation.counts['documents']}"
+            )
+    for name, ids in ((VECTORS_FILE, vector_ids), (f"{LEXICAL_DIR}/", lexical_ids)):
+        if catalog_ids is not None and ids is not None and ids != catalog_ids:
+            generation.problems.append(
+                f"{name}: holds {len(ids)} chunk ids, {len(ids - catalog_ids)} of them not in "
+                f"{CATALOG_FILE}, which holds {len(catalog_ids)} "
+                f"({len(catalog_ids - ids)} of them missing here)"
+            )
+    return generation
+
+
+def check_index(index_dir: Path) -> IndexCheck:
+    """Verify what CURRENT names and every complete generation in `index_dir`."""
+    check = IndexCheck(index_dir)
+    if not index_dir.is_dir():
+        return check
+    try:
+        raw: bytes | None = (index_dir / CURRENT_FILE).read_bytes()
+    except FileNotFoundError:
+        raw = None
+    except OSError as exc:
+        raw, check.current_problem = None, f"cannot be read ({exc.strerror or exc})"
+    if raw is not None:
+        folder, problem = _pointer_problem(index_dir, raw)
+        if folder is not None:
+            check.live = folder.name
+        else:
+            check.current_problem = problem
+    for entry in sorted(index_dir.iterdir(), reverse=True):
+        if entry.is_dir() and GENERATION_NAME.fullmatch(entry.name):
+            check.generations.append(check_generation(entry))
+        elif entry.name.startswith(("gen-", f"{CURRENT_FILE}.tmp")):
+            check.leftovers.append(entry.name)
+    if raw is None and check.generations and check.current_problem is None:
+        check.current_problem = "is missing"
+    return check
+
+
+def newest_intact_generation(index_dir: Path, exclude: Path | None = None) -> GenerationCheck | None:
+    """The newest complete generation in `index_dir` that passes every check, other than `exclude`."""
+    if not index_dir.is_dir():
+        return None
+    for entry in sorted(index_dir.iterdir(), reverse=True):
+        if entry.is_dir() and GENERATION_NAME.fullmatch(entry.name) and entry != exclude:
+            generation = check_generation(entry)
+            if generation.intact:
+                return generation
+    return None
+
+
+def roll_back(index_dir: Path) -> GenerationCheck | None:
+    """Make the newest intact generation live when the index is damaged (atomically, holding the write
+    lock); None when the index was sound. IndexCorruptError when no intact generation is left."""
+    with WriteLock(index_dir):
+        check = check_index(index_dir)
+        if not check.exists:
+            raise IndexMissingError(check.advice())
+        if check.healthy:
+            return None
+        target = check.fallback()
+        if target is None:
+            raise IndexCorruptError(f"The index at {index_dir} cannot be repaired. {check.advice()}")
+        write_current(index_dir, target.folder)
+        return target
