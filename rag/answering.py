@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from collections.abc import Generator as Generator_
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from typing_extensions import TypedDict
@@ -30,7 +30,7 @@ from rag.grounding import (
     join_sentences,
 )
 from rag.policy import GroundingPolicy
-from rag.retrieval import RetrievalFilter, Retriever, evidence_score
+from rag.retrieval import RetrievalFilter, RetrievalMode, Retriever, evidence_score
 from rag.rewriting import standalone_question
 from rag.support import SupportChecker
 from rag.types import Answer, Passage
@@ -46,6 +46,16 @@ class AskOptions(TypedDict, total=False):
     history: list[dict[str, str]] | None
     grounding_mode: GroundingMode | None
     answer_mode: AnswerMode | None
+    retrieval_mode: RetrievalMode | None
+    filters: RetrievalFilter | None
+    instructions: str | None
+
+
+class _Search(NamedTuple):
+    """Where one question's passages are searched: the documents it is limited to, the retrieval mode."""
+
+    filters: RetrievalFilter | None = None
+    mode: RetrievalMode | None = None
 
 
 @dataclass(frozen=True)
@@ -157,10 +167,14 @@ class Answerer:
         self.generation_lock = threading.Lock()
 
     def retrieve(
-        self, question: str, k: int | None = None, filters: RetrievalFilter | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        filters: RetrievalFilter | None = None,
+        mode: RetrievalMode | None = None,
     ) -> list[Passage]:
         question, k = check_question(question, k, self.settings.top_k)
-        return self.retriever().retrieve(question, k, filters)
+        return self.retriever().retrieve(question, k, filters, mode)
 
     def stream(
         self,
@@ -170,9 +184,15 @@ class Answerer:
         history: list[dict[str, str]] | None = None,
         grounding_mode: GroundingMode | None = None,
         answer_mode: AnswerMode | None = None,
+        retrieval_mode: RetrievalMode | None = None,
+        filters: RetrievalFilter | None = None,
+        instructions: str | None = None,
     ) -> AnswerStream:
         """The answer to `question` as a stream; nothing runs until it is read (`Assistant.ask_stream`)."""
-        return AnswerStream(self._answer(question, k, history, grounding_mode, answer_mode))
+        search = _Search(filters, retrieval_mode)
+        return AnswerStream(
+            self._answer(question, k, history, grounding_mode, answer_mode, search, instructions)
+        )
 
     def claim_context(self, question: str, extractive: bool) -> str | None:
         """The question short answers are checked with (see `claim_of`); None for sentence answers."""
@@ -185,6 +205,8 @@ class Answerer:
         history: list[dict[str, str]] | None,
         grounding_mode: GroundingMode | None,
         answer_mode: AnswerMode | None,
+        search: _Search | None = None,
+        instructions: str | None = None,
     ) -> Generator_[str | AnswerStatus, None, Answer]:
         """One question's path, top to bottom: yields each step as it begins and the tokens while the model
         writes; returns the answer."""
@@ -198,8 +220,9 @@ class Answerer:
             with self.generation_lock:
                 question = standalone_question(self.generator(), question, history)
             timings["rewrite_seconds"] = time.perf_counter() - started
+        search = search or _Search()
         yield AnswerStatus("searching")
-        passages = self.retriever().retrieve(question, k)
+        passages = self.retriever().retrieve(question, k, search.filters, search.mode)
         timings["retrieval_seconds"] = time.perf_counter() - started
         yield AnswerStatus("reading", passages=len(passages))
         if policy.gate_abstains(evidence_score(passages)):
@@ -208,7 +231,7 @@ class Answerer:
         if extractive:
             text = extract_answer(question, passages, self.embedder())
         else:
-            messages = build_messages(question, passages, self.settings.answer_style)
+            messages = build_messages(question, passages, self.settings.answer_style, instructions)
             refusal = self._refusal_probability(messages, timings)
             if policy.refusal_abstains(refusal):
                 return _abstain(passages, timings, started, refusal)

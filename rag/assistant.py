@@ -21,7 +21,7 @@ from rag.errors import (
 from rag.generation import ContinuationScorer, Generator, build_generator
 from rag.index import Index
 from rag.ingest import Ingestor, ProgressCallback
-from rag.retrieval import CrossEncoderReranker, Reranker, RetrievalFilter, Retriever
+from rag.retrieval import CrossEncoderReranker, Reranker, RetrievalFilter, RetrievalMode, Retriever
 from rag.stores import VectorIndexPolicy
 from rag.support import (
     CrossEncoderSupportChecker,
@@ -36,7 +36,8 @@ class Assistant:
     """Wires the components from one Settings; models and the index load lazily, once.
 
     A component passed in (an embedder, generator or support checker) is used instead of the one the
-    settings name.
+    settings name. An assistant given `models` (another collection's) uses that one's models, so a
+    process loads each model once whatever the number of collections it serves.
     """
 
     def __init__(
@@ -46,8 +47,10 @@ class Assistant:
         embedder: Embedder | None = None,
         generator: Generator | None = None,
         support_checker: SupportChecker | None = None,
+        models: Assistant | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        self._models = models
         given = {"embedder": embedder, "generator": generator, "support_checker": support_checker}
         self.__dict__.update({name: component for name, component in given.items() if component is not None})
         self._index: Index | None = None
@@ -64,22 +67,30 @@ class Assistant:
     # Components
     @cached_property
     def embedder(self) -> Embedder:
+        if self._models is not None:
+            return self._models.embedder
         return SentenceTransformerEmbedder(
             self.settings.embedder, allow_downloads=self.settings.allow_downloads
         )
 
     @cached_property
     def generator(self) -> Generator:
+        if self._models is not None:
+            return self._models.generator
         return build_generator(self.settings)
 
     @property
     def generator_loaded(self) -> bool:
         """Whether the language model is loaded (it loads on the first question that needs it)."""
+        if self._models is not None:
+            return self._models.generator_loaded
         return "generator" in self.__dict__
 
     @cached_property
     def support_checker(self) -> SupportChecker:
         """The NLI cross-encoder `support_model` names, else the offline checker `support_checker` names."""
+        if self._models is not None:
+            return self._models.support_checker
         if self.settings.support_model:
             return CrossEncoderSupportChecker(
                 self.settings.support_model, allow_downloads=self.settings.allow_downloads
@@ -95,6 +106,8 @@ class Assistant:
 
     @cached_property
     def reranker(self) -> Reranker | None:
+        if self._models is not None:
+            return self._models.reranker
         if not self.settings.reranker:
             return None
         return CrossEncoderReranker(self.settings.reranker, allow_downloads=self.settings.allow_downloads)
@@ -168,10 +181,14 @@ class Assistant:
 
     # Ask
     def retrieve(
-        self, question: str, k: int | None = None, filters: RetrievalFilter | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        filters: RetrievalFilter | None = None,
+        mode: RetrievalMode | None = None,
     ) -> list[Passage]:
-        """The passages most relevant to `question`, without the language model."""
-        return self.answerer.retrieve(question, k, filters)
+        """The passages most relevant to `question`, without the language model (`mode`: this search's)."""
+        return self.answerer.retrieve(question, k, filters, mode)
 
     def ask(self, question: str, k: int | None = None, **options: Unpack[AskOptions]) -> Answer:
         """Answer from the indexed documents, citing passages; abstain when they do not hold the answer."""

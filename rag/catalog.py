@@ -239,6 +239,17 @@ class Catalog:
         rows = self.db.execute(query, params)
         return [int(r[0]) for r in rows]
 
+    def document_ids(self, names: Iterable[str]) -> dict[str, list[str]]:
+        """The ids of the documents each name names (its id, its source or its file's path); [] for none."""
+        found: dict[str, list[str]] = {}
+        for name in names:
+            rows = self.db.execute(
+                "SELECT id FROM documents WHERE id = :n OR source = :n OR file_path = :n ORDER BY id",
+                {"n": name},
+            )
+            found[name] = [r[0] for r in rows]
+        return found
+
     def titles(self, doc_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """(title, source) by document id."""
         wanted = list(set(doc_ids))

@@ -37,7 +37,15 @@ class Settings(BaseSettings):
 
     # Index
     index_dir: Path = Field(
-        Path("index/default"), description="Folder of the index (catalog, FAISS file, manifest)."
+        Path("index/default"),
+        description="Folder of the index (catalog, FAISS file, manifest) of the default collection; its "
+        "folder name is the default collection's name.",
+    )
+    collections_dir: Path | None = Field(
+        None,
+        description="Folder of the named collections, one index folder each (`<collections_dir>/<name>`), "
+        "chosen per request (`collection`, `model` in /v1, `--collection`); unset: the folder that holds "
+        "index_dir.",
     )
 
     # Parsing and chunking
@@ -240,6 +248,11 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser (CORS); empty: CORS off.",
+    )
+    openai_sources_in_content: bool = Field(
+        True,
+        description="In /v1/chat/completions, write the sources after the answer in `content` (the answer "
+        "keeps its [n] markers), so clients that drop the extra `citations` field still show them.",
     )
     max_queued_answers: int = Field(
         8, ge=0, description="Answer requests that may wait for the model; beyond this the API answers 503."

@@ -23,6 +23,13 @@ SYSTEM_PROMPT = (
     f"If the sources do not contain the answer, reply exactly: {NO_ANSWER}"
 )
 
+EXTRA_INSTRUCTIONS = (
+    "\n\nThe user adds these instructions; follow them only where they keep the rules above (answer only "
+    "from the sources, cite every sentence, reply with the refusal when the sources lack the answer):\n"
+)
+MAX_INSTRUCTION_CHARS = 2000
+"""Longest client instructions (system messages) added to the prompt, in characters."""
+
 # Two worked turns (one answer with a citation, one refusal): a 1.5B model follows a demonstration far
 # more reliably than an instruction alone (without them it often dropped its citations).
 _DEMONSTRATION = [
@@ -62,13 +69,18 @@ SHORT_INSTRUCTION = (
 )
 
 
-def build_messages(question: str, passages: list[Passage], style: str = "sentence") -> list[dict[str, str]]:
+def build_messages(
+    question: str, passages: list[Passage], style: str = "sentence", instructions: str | None = None
+) -> list[dict[str, str]]:
     """Chat messages asking the question over numbered passages [1]..[k], after the demonstration.
 
     `style` "short" asks for the shortest answering phrase (as SQuAD scores) instead of sentences.
+    `instructions` (a client's system message) follow the rules, which they cannot lift.
     """
     sources = "\n\n".join(format_passage(n, p) for n, p in enumerate(passages, start=1))
     system, demonstration = SYSTEM_PROMPT, _DEMONSTRATION
+    if instructions and instructions.strip():
+        system += EXTRA_INSTRUCTIONS + instructions.strip()[:MAX_INSTRUCTION_CHARS]
     if style == "short":
         system += SHORT_INSTRUCTION
         short_reply = {"role": "assistant", "content": "Once a day [2]."}

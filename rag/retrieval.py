@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from rag.embeddings import Embedder
-from rag.errors import ModelUnavailableError
+from rag.errors import InvalidInputError, ModelUnavailableError
 from rag.index import Index
 from rag.types import Passage
 
@@ -28,13 +28,26 @@ MODES: tuple[RetrievalMode, ...] = ("dense", "bm25", "hybrid")
 
 @dataclass(frozen=True)
 class RetrievalFilter:
-    """Restricts retrieval to some documents (by id) and/or to sources under a path prefix."""
+    """Restricts retrieval to some documents (by id), to documents named by id, source or file path
+    (`documents`: a name that matches none is an InvalidInputError), and/or to sources under a prefix."""
 
     doc_ids: tuple[str, ...] | None = None
     path_prefix: str | None = None
+    documents: tuple[str, ...] | None = None
 
     def allowed_chunk_ids(self, index: Index) -> np.ndarray:
-        return np.asarray(index.catalog.chunk_ids_matching(self.doc_ids, self.path_prefix), dtype=np.int64)
+        doc_ids = self.doc_ids
+        if self.documents is not None:
+            found = index.catalog.document_ids(self.documents)
+            unknown = [name for name, ids in found.items() if not ids]
+            if unknown:
+                raise InvalidInputError(
+                    f"No document {', '.join(map(repr, unknown))} in the index at {index.index_dir}: give "
+                    "document ids or sources as listed by GET /api/documents or `rag docs list`."
+                )
+            named = {doc_id for ids in found.values() for doc_id in ids}
+            doc_ids = tuple(named if doc_ids is None else named & set(doc_ids))
+        return np.asarray(index.catalog.chunk_ids_matching(doc_ids, self.path_prefix), dtype=np.int64)
 
 
 def reciprocal_rank_fusion(
@@ -154,8 +167,20 @@ class Retriever:
             rerank_candidates=settings.rerank_candidates,
         )
 
-    def retrieve(self, question: str, k: int, filters: RetrievalFilter | None = None) -> list[Passage]:
-        """The best `k` passages, best first, each with its score, cosine similarity and provenance."""
+    def retrieve(
+        self,
+        question: str,
+        k: int,
+        filters: RetrievalFilter | None = None,
+        mode: RetrievalMode | None = None,
+    ) -> list[Passage]:
+        """The best `k` passages, best first, each with its score, cosine similarity and provenance.
+
+        `mode` overrides the retriever's mode for this question.
+        """
+        mode = mode or self.mode
+        if mode not in MODES:
+            raise InvalidInputError(f"Unknown retrieval mode {mode!r}; expected one of {', '.join(MODES)}.")
         query = self.embedder.embed_query(question)
         allowed = filters.allowed_chunk_ids(self.index) if filters is not None else None
         depth = max(k, self.candidates)
@@ -164,18 +189,18 @@ class Retriever:
         cosine: dict[int, float] = {}
         dense: list[int] = []
         lexical: list[tuple[int, float]] = []
-        if self.mode in ("dense", "hybrid"):
+        if mode in ("dense", "hybrid"):
             scores, ids = self.index.vectors.search(query, depth, allowed)
             for chunk_id, score in zip(ids[0], scores[0], strict=True):
                 if chunk_id >= 0:
                     dense.append(int(chunk_id))
                     cosine[int(chunk_id)] = float(score)
-        if self.mode in ("bm25", "hybrid"):
+        if mode in ("bm25", "hybrid"):
             ids, scores = self.index.lexical.search(question, depth, allowed)
             lexical = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
-        if self.mode == "dense":
+        if mode == "dense":
             ranked = [(i, cosine[i]) for i in dense]
-        elif self.mode == "bm25":
+        elif mode == "bm25":
             ranked = lexical
         else:
             ranked = reciprocal_rank_fusion([dense, [i for i, _ in lexical]], self.weights, self.rrf_k)

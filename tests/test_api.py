@@ -110,6 +110,8 @@ def test_openapi_schema_lists_every_endpoint(client: TestClient) -> None:
         "/api/documents/{doc_id}",
         "/api/documents/{doc_id}/context",
         "/v1/chat/completions",
+        "/v1/models",
+        "/api/collections",
         "/api/health",
     ):
         assert path in paths
@@ -168,11 +170,11 @@ def test_answer_stream_ends_with_the_whole_answer(client: TestClient) -> None:
 
 def test_openai_chat_completion_shape(client: TestClient) -> None:
     body = {
-        "model": "anything",
+        "model": "index",
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": UNRELATED}],
     }
     result = client.post("/v1/chat/completions", json=body).json()
-    assert result["object"] == "chat.completion" and result["model"] == "anything"
+    assert result["object"] == "chat.completion" and result["model"] == "index"
     assert result["choices"][0]["message"]["role"] == "assistant"
     assert result["choices"][0]["message"]["content"] and result["choices"][0]["finish_reason"] == "stop"
     assert result["citations"] == [] and result["rag"]["abstained"] is True
@@ -189,6 +191,15 @@ def test_openai_chat_completion_stream_chunks(client: TestClient) -> None:
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
     assert text == chunks[-1]["rag"]["answer"]
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and "citations" in chunks[-1]
+
+
+def test_openai_models_are_the_collections_and_an_unknown_one_is_a_404(client: TestClient) -> None:
+    listed = client.get("/v1/models").json()
+    assert listed["object"] == "list" and [m["id"] for m in listed["data"]] == ["index"]
+    assert listed["data"][0]["object"] == "model" and listed["data"][0]["created"] > 0
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": UNRELATED}]}
+    error = assert_error(client.post("/v1/chat/completions", json=body), 404, "ModelNotFoundError")
+    assert "'gpt-4o'" in error["message"] and "(index)" in error["message"]
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,8 @@ def test_an_answer_payload_is_exactly_what_its_model_says() -> None:
     assert AnswerResponse.model_validate(payload).model_dump() == payload
     assert payload["sentences"][0]["attributed"] is True
     assert payload["citations"][0]["score"] == 0.71  # the cosine similarity, not the fused ranking score
-    assert payload["passages"][0]["score"] == 0.0312
+    assert payload["passages"][0]["score"] == 0.71  # one meaning per score field: the same quantity
+    assert payload["passages"][0]["rank_score"] == 0.0312
     abstained = answer_payload(Answer("The documents do not say.", abstained=True))
     assert AnswerResponse.model_validate(abstained).model_dump() == abstained
 

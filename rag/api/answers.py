@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
 from sse_starlette import EventSourceResponse
 
 from rag.api.conversations import conversation_history, record_answer, recorded_stream
 from rag.api.schemas import AnswerRequest, AnswerResponse, SearchRequest, SearchResponse, passage_dict
-from rag.api.service import ApiService
+from rag.api.service import ApiService, question_options
 from rag.conversations import ConversationStore
 
 
@@ -23,7 +22,7 @@ def answers_router(service: ApiService, conversations: ConversationStore) -> API
     async def answer(body: AnswerRequest) -> dict[str, Any]:
         """Answer from the documents, with citations (the JSON of `rag ask --json`, plus passages)."""
         history = await conversation_history(conversations, body.conversation_id, body.history)
-        payload = await service.answer(body.question, body.k, history)
+        payload = await service.answer(body.question, body.k, history, question_options(body))
         await record_answer(conversations, body.conversation_id, body.question, payload)
         return payload
 
@@ -43,14 +42,14 @@ def answers_router(service: ApiService, conversations: ConversationStore) -> API
     async def answer_stream(body: AnswerRequest) -> EventSourceResponse:
         """Answer as a stream of Server-Sent Events."""
         history = await conversation_history(conversations, body.conversation_id, body.history)
-        events = service.start_stream(body.question, body.k, history, statuses=True)
+        events = service.start_stream(body.question, body.k, history, question_options(body), statuses=True)
         events = recorded_stream(events, conversations, body.conversation_id, body.question)
         return EventSourceResponse(_as_sse(events), ping=15)
 
     @router.post("/search", response_model=SearchResponse)
     async def search(body: SearchRequest) -> dict[str, Any]:
-        """The passages most relevant to a query, without the language model."""
-        passages = await run_in_threadpool(service.assistant.retrieve, body.query, body.k)
+        """The passages most relevant to a question, without the language model."""
+        passages = await service.search(body.question, body.k, question_options(body))
         return {"passages": [passage_dict(p) for p in passages]}
 
     return router

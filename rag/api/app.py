@@ -63,9 +63,9 @@ def create_app(assistant: Assistant) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        service.jobs.resume()
+        service.resume()
         yield
-        service.jobs.shutdown()
+        service.shutdown()
 
     app = FastAPI(
         title="rag",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rag.types import Answer, Passage
 
@@ -26,11 +26,50 @@ class Turn(BaseModel):
     content: str = Field(..., max_length=TURN_MAX_CHARS)
 
 
-class AnswerRequest(BaseModel):
-    """A question to answer from the index, with the conversation so far."""
+class PassageScope(BaseModel):
+    """Which passages a question may use: the documents, the retrieval mode (per question)."""
+
+    documents: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Search only these documents: ids or sources as `GET /api/documents` lists them "
+        "(an unknown one is a 400). Default: every document of the collection.",
+    )
+    retrieval_mode: Literal["dense", "bm25", "hybrid"] | None = Field(
+        None,
+        description="How passages are found for this question: embeddings (dense), BM25 (bm25) or both "
+        "fused (hybrid). Default: setting retrieval_mode.",
+    )
+
+
+class QuestionScope(PassageScope):
+    """Where a question is searched: the collection, the documents, the retrieval mode (per question)."""
+
+    collection: str | None = Field(
+        None,
+        max_length=64,
+        description="Collection to search, as `GET /api/collections` lists them (default: the default one).",
+    )
+
+
+class AnswerRequest(QuestionScope):
+    """A question to answer from the index, with the conversation so far and per-question options."""
 
     question: str = Field(..., min_length=1, max_length=4000, description="The question.")
-    k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default: setting top_k).")
+    k: int | None = Field(
+        None,
+        ge=1,
+        le=50,
+        validation_alias=AliasChoices("k", "top_k"),
+        description="Passages to retrieve and give the model (also accepted as `top_k`; default: setting "
+        "top_k).",
+    )
+    grounding_mode: Literal["flag", "strict", "off"] | None = Field(
+        None,
+        description="Support check of the answer's sentences for this question: flag marks unsupported "
+        "ones, strict removes them, off skips the check. Default: setting grounding_mode.",
+    )
     history: list[Turn] = Field(
         default_factory=list,
         max_length=50,
@@ -46,13 +85,30 @@ class AnswerRequest(BaseModel):
     _question = field_validator("question")(_not_blank)
 
 
-class SearchRequest(BaseModel):
-    """A query to search the index with, without the language model."""
+class SearchRequest(QuestionScope):
+    """A question to search the index with, without the language model."""
 
-    query: str = Field(..., min_length=1, max_length=4000)
-    k: int | None = Field(None, ge=1, le=50, description="Passages to return (default: setting top_k).")
+    question: str = Field(
+        ...,
+        min_length=1,
+        max_length=4000,
+        validation_alias=AliasChoices("question", "query"),
+        description="The question, as `/api/answer` takes it (`query`, its former name, is accepted).",
+    )
+    k: int | None = Field(
+        None,
+        ge=1,
+        le=50,
+        validation_alias=AliasChoices("k", "top_k"),
+        description="Passages to return (also accepted as `top_k`; default: setting top_k).",
+    )
 
-    _query = field_validator("query")(_not_blank)
+    _question = field_validator("question")(_not_blank)
+
+    @property
+    def query(self) -> str:
+        """The question (its former name)."""
+        return self.question
 
 
 class PassageModel(BaseModel):
@@ -67,9 +123,19 @@ class PassageModel(BaseModel):
     start: int = Field(description="Character offset where the passage starts in the document text.")
     end: int
     text: str
+    heading: str | None = Field(
+        None,
+        description="The headings the passage lies under, top one first, joined by ' › ' (null: none); "
+        "context to show apart from the text.",
+    )
     score: float = Field(
-        description="Ranking score of the retrieval mode: cosine similarity (dense), BM25, the fused "
-        "reciprocal-rank score (hybrid) or the reranker's score."
+        description="Relevance: cosine similarity of the passage to the question (-1..1), whatever the "
+        "retrieval mode; the same number as the `score` of a citation of this passage."
+    )
+    rank_score: float = Field(
+        description="Ranking score of the retrieval mode, which orders the passages: cosine similarity "
+        "(dense), BM25 (bm25), the fused reciprocal-rank score (hybrid) or the reranker's score. Comparable "
+        "only within one response."
     )
 
 
@@ -86,8 +152,9 @@ class CitationModel(BaseModel):
     end: int = Field(description="Character offset where the passage ends.")
     quote: str = Field(description="The cited passage.")
     score: float = Field(
-        description="Cosine similarity of the passage to the question (what the evidence gate reads; the "
-        "ranking score when the passage has none), not the ranking score of the retrieval mode."
+        description="Relevance: cosine similarity of the passage to the question (what the evidence gate "
+        "reads), the same number as the passage's `score`; not the ranking score of the retrieval mode "
+        "(`rank_score` of the passage)."
     )
 
 
@@ -148,6 +215,18 @@ class DocumentModel(BaseModel):
     file_path: str
     chunks: int
     characters: int
+
+
+class CollectionModel(BaseModel):
+    """A named collection: one index of its own, chosen per request with `collection` (or `model` in /v1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    default: bool = Field(description="Whether requests without `collection` use this one.")
+    documents: int | None = Field(description="Documents indexed (null: no index yet).")
+    chunks: int | None = Field(description="Passages indexed (null: no index yet).")
+    updated: float | None = Field(description="Unix time the index last changed (null: no index yet).")
 
 
 class FileStatusModel(BaseModel):
@@ -273,14 +352,34 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
-class ChatCompletionRequest(BaseModel):
-    """OpenAI's chat completion request; sampling fields are accepted and ignored (the settings rule)."""
+class ChatStreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = Field(
+        False, description="Send a last chunk with the token usage (and no choices) before `[DONE]`."
+    )
+
+
+class ChatCompletionRequest(PassageScope):
+    """OpenAI's chat completion request; sampling fields are accepted and ignored (the settings rule).
+
+    System (and developer) messages are added to the prompt as instructions, under the rules of grounding.
+    `documents`, `retrieval_mode` and `grounding_mode` are rag's own per-question options (in the
+    `openai` client: `extra_body`).
+    """
 
     model_config = ConfigDict(extra="allow")
 
-    model: str | None = None
+    model: str | None = Field(
+        None,
+        description="The collection to answer from, as `GET /v1/models` lists them (default: the default).",
+    )
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=100)
     stream: bool = False
+    stream_options: ChatStreamOptions | None = None
+    grounding_mode: Literal["flag", "strict", "off"] | None = Field(
+        None, description="Support check of the answer's sentences (default: setting grounding_mode)."
+    )
 
     @model_validator(mode="after")
     def _earlier_turns_fit(self) -> ChatCompletionRequest:
@@ -310,6 +409,22 @@ class ChatCompletionUsage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+
+
+class ModelCard(BaseModel):
+    """A collection, in the shape of OpenAI's model object."""
+
+    id: str = Field(description="The collection's name: pass it as `model`.")
+    object: Literal["model"]
+    created: int = Field(description="Unix time the collection's index last changed (0: no index yet).")
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    """The collections, in the shape of OpenAI's model list."""
+
+    object: Literal["list"]
+    data: list[ModelCard]
 
 
 class ChatCompletionResponse(BaseModel):
@@ -365,7 +480,9 @@ def passage_dict(passage: Passage) -> dict[str, Any]:
         "start": chunk.start,
         "end": chunk.end,
         "text": chunk.text,
-        "score": round(float(passage.score), 4),
+        "heading": " › ".join(chunk.heading_path) or None,
+        "score": round(float(passage.relevance), 4),
+        "rank_score": round(float(passage.score), 4),
     }
 
 

@@ -1,53 +1,121 @@
-"""What the routes share: the Assistant, the answer queue, the ingest jobs, and the streaming bridge."""
+"""What the routes share: the collections' assistants, the answer queue, the ingest jobs, the streaming
+bridge."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
-from rag.answering import AnswerStatus, AnswerStream
+from rag.answering import AnswerStatus, AnswerStream, AskOptions
 from rag.api.jobs import IngestJobs, JobStore
 from rag.api.queue import AnswerQueue, AnswerTicket
-from rag.api.schemas import Turn, answer_payload
+from rag.api.schemas import QuestionScope, Turn, answer_payload
 from rag.assistant import Assistant
+from rag.collections import Collections
+from rag.config import GroundingMode
 from rag.errors import RagError
+from rag.retrieval import RetrievalFilter, RetrievalMode
+from rag.types import Passage
+
+JOBS_FILE = ".jobs.sqlite"
+"""The job store of a collection's uploads, in its upload folder."""
 
 log = logging.getLogger("rag.api")
 
 
+@dataclass(frozen=True)
+class QuestionOptions:
+    """Where and how one question is answered: its collection (None: the default), the documents it is
+    limited to (ids or sources), and overrides of the retrieval and grounding settings."""
+
+    collection: str | None = None
+    documents: tuple[str, ...] | None = None
+    retrieval_mode: RetrievalMode | None = None
+    grounding_mode: GroundingMode | None = None
+    instructions: str | None = None
+
+    @property
+    def filters(self) -> RetrievalFilter | None:
+        return RetrievalFilter(documents=self.documents) if self.documents is not None else None
+
+    def ask_options(self) -> AskOptions:
+        return {
+            "retrieval_mode": self.retrieval_mode,
+            "grounding_mode": self.grounding_mode,
+            "filters": self.filters,
+            "instructions": self.instructions,
+        }
+
+
 @dataclass
 class ApiService:
-    assistant: Assistant
+    collections: Collections
     queue: AnswerQueue
-    jobs: IngestJobs
+    _jobs: dict[str, IngestJobs] = field(default_factory=dict)
 
     @classmethod
     def build(cls, assistant: Assistant) -> ApiService:
-        settings = assistant.settings
-        jobs = IngestJobs(
-            assistant,
-            JobStore(settings.upload_dir / ".jobs.sqlite"),
-            resume_attempts=settings.upload_resume_attempts,
-        )
-        return cls(assistant, AnswerQueue(settings.max_queued_answers), jobs)
+        return cls(Collections(assistant), AnswerQueue(assistant.settings.max_queued_answers))
 
-    @staticmethod
-    def _ask_kwargs(k: int | None, history: list[Turn]) -> dict[str, Any]:
-        """Keyword arguments of `Assistant.ask`/`ask_stream`; the history makes a follow-up standalone."""
-        return {"k": k, "history": [turn.model_dump() for turn in history] or None}
+    @property
+    def assistant(self) -> Assistant:
+        """The default collection's assistant (its models are every collection's)."""
+        return self.collections.default
 
-    async def answer(self, question: str, k: int | None, history: list[Turn]) -> dict[str, Any]:
+    @property
+    def jobs(self) -> IngestJobs:
+        """The default collection's ingest jobs."""
+        return self.jobs_for(None)
+
+    def jobs_for(self, collection: str | None, *, create: bool = False) -> IngestJobs:
+        """The ingest jobs of a collection, each kept in its own upload folder (`create`: for an upload,
+        which may start a collection)."""
+        assistant = self.collections.get(collection, create=create)
+        name = collection or self.collections.default_name
+        if name not in self._jobs:
+            settings = assistant.settings
+            self._jobs[name] = IngestJobs(
+                assistant,
+                JobStore(settings.upload_dir / JOBS_FILE),
+                resume_attempts=settings.upload_resume_attempts,
+            )
+        return self._jobs[name]
+
+    def resume(self) -> None:
+        """Resume the unfinished ingest jobs of every collection (the default's, and those with jobs)."""
+        for name in self.collections.names():
+            settings = self.collections.get(name).settings
+            if name == self.collections.default_name or (settings.upload_dir / JOBS_FILE).is_file():
+                self.jobs_for(name).resume()
+
+    def shutdown(self) -> None:
+        for jobs in self._jobs.values():
+            jobs.shutdown()
+
+    async def answer(
+        self, question: str, k: int | None, history: list[Turn], options: QuestionOptions | None = None
+    ) -> dict[str, Any]:
         """The whole answer, after waiting for the model (ServerBusyError when the queue is full)."""
+        options = options or QuestionOptions()
+        assistant = self.collections.get(options.collection)
         with self.queue.admit():
-            answer = await run_in_threadpool(self.assistant.ask, question, **self._ask_kwargs(k, history))
+            answer = await run_in_threadpool(
+                assistant.ask, question, k, **_history(history), **options.ask_options()
+            )
         return answer_payload(answer)
 
     def start_stream(
-        self, question: str, k: int | None, history: list[Turn], *, statuses: bool = False
+        self,
+        question: str,
+        k: int | None,
+        history: list[Turn],
+        options: QuestionOptions | None = None,
+        *,
+        statuses: bool = False,
     ) -> AsyncIterator[dict[str, Any]]:
         """Admit now (so a full queue is a 503 before any byte is sent), then stream the answer.
 
@@ -56,9 +124,36 @@ class ApiService:
         waits for its turn in the queue and {"type": "status", "step", ...} events tell each step as it
         begins: `queued` (with `ahead`, the answers before it), then those of `AnswerStatus`.
         """
+        options = options or QuestionOptions()
+        assistant = self.collections.get(options.collection)
         ticket = self.queue.admit()
-        stream = self.assistant.ask_stream(question, **self._ask_kwargs(k, history))
+        stream = assistant.ask_stream(question, k, **_history(history), **options.ask_options())
         return _bridge(stream, ticket, self.queue if statuses else None)
+
+    async def search(
+        self, question: str, k: int | None, options: QuestionOptions | None = None
+    ) -> list[Passage]:
+        """The passages most relevant to `question`, without the language model."""
+        options = options or QuestionOptions()
+        assistant = self.collections.get(options.collection)
+        return await run_in_threadpool(
+            assistant.retrieve, question, k, options.filters, options.retrieval_mode
+        )
+
+
+def question_options(body: QuestionScope) -> QuestionOptions:
+    """The per-question options of a request (`/api/answer`, `/api/search` and their streams)."""
+    return QuestionOptions(
+        collection=body.collection,
+        documents=tuple(body.documents) if body.documents is not None else None,
+        retrieval_mode=body.retrieval_mode,
+        grounding_mode=getattr(body, "grounding_mode", None),
+    )
+
+
+def _history(history: list[Turn]) -> AskOptions:
+    """The earlier turns as `Assistant.ask` takes them; they make a follow-up standalone."""
+    return {"history": [turn.model_dump() for turn in history] or None}
 
 
 async def _bridge(
