@@ -13,7 +13,7 @@ from rag.answering import Answerer, AnswerStream, AskOptions
 from rag.catalog import DocumentSummary
 from rag.chunking import Chunker
 from rag.config import Settings
-from rag.embeddings import Embedder, SentenceTransformerEmbedder
+from rag.embeddings import Embedder, load_embedder
 from rag.errors import (
     DocumentNotFoundError,
     ModelUnavailableError,
@@ -69,8 +69,11 @@ class Assistant:
     def embedder(self) -> Embedder:
         if self._models is not None:
             return self._models.embedder
-        return SentenceTransformerEmbedder(
-            self.settings.embedder, allow_downloads=self.settings.allow_downloads
+        return load_embedder(
+            self.settings.embedder,
+            backend=self.settings.embedder_backend,
+            cache_dir=self.settings.model_cache_dir,
+            allow_downloads=self.settings.allow_downloads,
         )
 
     @cached_property

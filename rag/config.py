@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         description="Sentence-transformers model: the packaged MiniLM, a Hugging Face id or a local path.",
     )
     embed_batch_size: int = Field(16, ge=1, description="Chunks per embedding batch at ingest.")
+    embedder_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch",
+        description="Runtime of the embedder: torch (sentence-transformers), onnx (ONNX Runtime; the model is "
+        "exported locally at first use and cached under model_cache_dir/onnx) or onnx-int8 (the same, "
+        "weights quantized to int8: faster, vectors a little further from torch's).",
+    )
     allow_downloads: bool = Field(
         False, description="Let Hugging Face libraries download models named by id (off: fully offline)."
     )

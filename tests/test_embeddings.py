@@ -1,12 +1,17 @@
-"""The Embedder contract, run against the packaged MiniLM (slow) and the test fake."""
+"""The Embedder contract, run against the packaged MiniLM on torch and on ONNX Runtime (slow) and the test
+fake; the ONNX export's vectors against torch's."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 from contracts import EmbedderContract
 from fakes import BagOfWordsEmbedder
 
-from rag.embeddings import Embedder
+from rag.config import PACKAGED_EMBEDDER
+from rag.embeddings import Embedder, OnnxEmbedder, load_embedder, onnx_folder
 
 
 @pytest.mark.slow
@@ -18,3 +23,55 @@ class TestBagOfWordsEmbedder(EmbedderContract):
     @pytest.fixture
     def embedder(self) -> Embedder:
         return BagOfWordsEmbedder()
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(onnx_cache: Path) -> OnnxEmbedder:
+    """The packaged MiniLM exported to ONNX (once for this module) from its packaged weights."""
+    return OnnxEmbedder(cache_dir=onnx_cache)
+
+
+@pytest.mark.slow
+class TestOnnxEmbedder(EmbedderContract):
+    @pytest.fixture
+    def embedder(self, onnx_embedder: OnnxEmbedder) -> Embedder:
+        return onnx_embedder
+
+
+TEXTS = [
+    "Mount Erebus is the southernmost active volcano on Earth.",
+    "Sourdough bread rises because wild yeast and lactobacilli ferment the dough.",
+    "Vitamin D supplementation did not reduce the incidence of hip fractures in older adults, a randomized "
+    "trial of 25,000 participants found over five years of follow-up.",
+]
+
+
+@pytest.mark.slow
+def test_onnx_vectors_match_torch_and_int8_stays_close(
+    embedder: Embedder, onnx_embedder: OnnxEmbedder, onnx_cache: Path
+) -> None:
+    torch_vectors = embedder.embed(TEXTS)
+    assert np.all((torch_vectors * onnx_embedder.embed(TEXTS)).sum(axis=1) > 0.999)
+    assert float(embedder.embed_query(TEXTS[0]) @ onnx_embedder.embed_query(TEXTS[0])) > 0.999
+    int8 = load_embedder(backend="onnx-int8", cache_dir=onnx_cache)
+    assert isinstance(int8, OnnxEmbedder) and int8.path.name == "model-int8.onnx"
+    assert np.all((torch_vectors * int8.embed(TEXTS)).sum(axis=1) > 0.98)
+    _, torch_tokens = embedder.token_embeddings(TEXTS[:1])  # type: ignore[attr-defined]
+    _, onnx_tokens = onnx_embedder.token_embeddings(TEXTS[:1])
+    assert onnx_tokens[0][0] == torch_tokens[0][0]
+    assert np.all((onnx_tokens[0][1] * torch_tokens[0][1]).sum(axis=1) > 0.999)
+
+
+@pytest.mark.slow
+def test_the_export_is_made_once_and_reused(onnx_embedder: OnnxEmbedder, onnx_cache: Path) -> None:
+    folder = onnx_folder(PACKAGED_EMBEDDER, onnx_cache)
+    assert onnx_embedder.path == folder / "model.onnx"
+    made = onnx_embedder.path.stat().st_mtime_ns
+    again = OnnxEmbedder(cache_dir=onnx_cache)
+    assert again.path.stat().st_mtime_ns == made
+    assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name]
