@@ -12,6 +12,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from typing_extensions import TypedDict
 
+from rag.compression import compress_passages
 from rag.config import AnswerMode, GroundingMode, Settings
 from rag.embeddings import Embedder
 from rag.errors import InvalidInputError
@@ -231,6 +232,7 @@ class Answerer:
         if extractive:
             text = extract_answer(question, passages, self.embedder())
         else:
+            passages = self._compressed(question, passages, timings)
             messages = build_messages(question, passages, self.settings.answer_style, instructions)
             refusal = self._refusal_probability(messages, timings)
             if policy.refusal_abstains(refusal):
@@ -269,6 +271,16 @@ class Answerer:
             sentences=sentences,
             refusal_probability=refusal,
         )
+
+    def _compressed(self, question: str, passages: list[Passage], timings: dict[str, float]) -> list[Passage]:
+        """The passages cut to the question's sentences within `prompt_passage_tokens` (0: as retrieved)."""
+        budget = self.settings.prompt_passage_tokens
+        if not budget:
+            return passages
+        started = time.perf_counter()
+        passages = compress_passages(question, passages, self.embedder(), budget)
+        timings["compression_seconds"] = time.perf_counter() - started
+        return passages
 
     def _refusal_probability(self, messages: list[dict[str, str]], timings: dict[str, float]) -> float | None:
         """The model's probability of replying with the refusal, when its backend can score a continuation.

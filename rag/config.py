@@ -101,6 +101,13 @@ class Settings(BaseSettings):
 
     # Answering
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved and given to the model per question.")
+    prompt_passage_tokens: int = Field(
+        0,
+        ge=0,
+        description="Evidence compression: the passages given to the model are cut to the sentences nearest "
+        "the question (embedder similarity plus term overlap, neighbours kept, exact document offsets kept "
+        "for citations) until they hold at most this many embedder tokens in all; 0 turns it off.",
+    )
     min_relevance: float = Field(
         0.362,
         ge=-1.0,
