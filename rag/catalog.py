@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.parsers.common import printable_name
 from rag.types import Chunk, Document, PageSpan, Section
 
 _SCHEMA = """
@@ -40,6 +42,20 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id);
 """
+
+
+def _stored_path(path: str) -> str | bytes:
+    """A file path as SQLite keeps it: text, or the name's raw bytes when it is not UTF-8 (lossless)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def _loaded_path(value: str | bytes) -> str:
+    """The path `_stored_path` stored, as Python names the file again."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True)
@@ -90,37 +106,42 @@ class Catalog:
 
     # Files
     def file(self, path: str) -> FileRecord | None:
-        row = self.db.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
-        return FileRecord(**dict(row)) if row else None
+        row = self.db.execute("SELECT * FROM files WHERE path = ?", (_stored_path(path),)).fetchone()
+        return self._file_record(row) if row else None
 
     def files(self) -> list[FileRecord]:
-        return [FileRecord(**dict(r)) for r in self.db.execute("SELECT * FROM files ORDER BY path")]
+        return [self._file_record(r) for r in self.db.execute("SELECT * FROM files ORDER BY path")]
+
+    @staticmethod
+    def _file_record(row: sqlite3.Row) -> FileRecord:
+        return FileRecord(**{**dict(row), "path": _loaded_path(row["path"])})
 
     def put_file(self, record: FileRecord) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO files (path, content_hash, size, ingested_at) VALUES (?, ?, ?, ?)",
-            (record.path, record.content_hash, record.size, record.ingested_at),
+            (_stored_path(record.path), record.content_hash, record.size, record.ingested_at),
         )
 
     def remove_file(self, path: str) -> list[int]:
         """Delete a file with its documents and chunks; returns the removed chunk ids."""
+        key = _stored_path(path)
         chunk_ids = [
             r[0]
             for r in self.db.execute(
-                "SELECT c.id FROM chunks c JOIN documents d ON c.doc_id = d.id WHERE d.file_path = ?", (path,)
+                "SELECT c.id FROM chunks c JOIN documents d ON c.doc_id = d.id WHERE d.file_path = ?", (key,)
             )
         ]
         self.db.execute(
-            "DELETE FROM chunks WHERE doc_id IN (SELECT id FROM documents WHERE file_path = ?)", (path,)
+            "DELETE FROM chunks WHERE doc_id IN (SELECT id FROM documents WHERE file_path = ?)", (key,)
         )
-        self.db.execute("DELETE FROM documents WHERE file_path = ?", (path,))
-        self.db.execute("DELETE FROM files WHERE path = ?", (path,))
+        self.db.execute("DELETE FROM documents WHERE file_path = ?", (key,))
+        self.db.execute("DELETE FROM files WHERE path = ?", (key,))
         return chunk_ids
 
     # Documents
     def document_owner(self, doc_id: str) -> str | None:
         row = self.db.execute("SELECT file_path FROM documents WHERE id = ?", (doc_id,)).fetchone()
-        return row[0] if row else None
+        return _loaded_path(row[0]) if row else None
 
     def add_document(self, document: Document, file_path: str) -> None:
         self.db.execute(
@@ -128,7 +149,7 @@ class Catalog:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 document.id,
-                file_path,
+                _stored_path(file_path),
                 document.source,
                 document.title,
                 document.text,
@@ -157,7 +178,10 @@ class Catalog:
             "SELECT d.id, d.title, d.file_path, length(d.text) AS characters, "
             "(SELECT count(*) FROM chunks c WHERE c.doc_id = d.id) AS chunks FROM documents d ORDER BY d.id"
         )
-        return [DocumentSummary(**dict(r)) for r in rows]
+        return [
+            DocumentSummary(**{**dict(r), "file_path": printable_name(_loaded_path(r["file_path"]))})
+            for r in rows
+        ]
 
     def document_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM documents").fetchone()[0])

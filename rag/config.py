@@ -52,6 +52,41 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(
         50.0, gt=0, description="Files larger than this many MiB are skipped at ingest."
     )
+    parse_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Time one file may take to parse and chunk (in a worker process); a file that takes "
+        "longer is stopped and skipped with a line naming this setting.",
+    )
+    max_parse_memory_mb: int = Field(
+        2048,
+        ge=256,
+        description="Memory (address space, MiB) of each parsing worker process; a file that needs more is "
+        "skipped with a line naming this setting.",
+    )
+    max_decompressed_mb: float = Field(
+        256.0,
+        gt=0,
+        description="Largest unpacked size of a Word (.docx, zip) file, in MiB: a zip bomb is refused "
+        "before it is unpacked.",
+    )
+    max_nesting_depth: int = Field(
+        4096,
+        ge=16,
+        description="Deepest nesting of HTML elements a file may have (the tree's build time grows with "
+        "the square of the depth); a deeper file is skipped.",
+    )
+    max_chunks_per_document: int = Field(
+        20_000,
+        ge=1,
+        description="Most chunks one document may become; a document that would become more is skipped "
+        "(a file of one repeated character is not a book).",
+    )
+    parse_workers: int = Field(
+        1,
+        ge=1,
+        description="Worker processes that parse and chunk files ahead of the embedding at ingest.",
+    )
     chunk_tokens: int = Field(
         200, ge=16, le=8192, description="Largest chunk, in the embedder's tokens (MiniLM reads at most 256)."
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +19,9 @@ from rag.embeddings import Embedder
 from rag.errors import DocumentNotFoundError, ParseError
 from rag.index import FORMAT_VERSION, Index, IndexChange, Manifest, WriteLock, read_current
 from rag.lexical import lexical_text
-from rag.parsers import SUPPORTED_SUFFIXES, parse, read_file
+from rag.parsers import SUPPORTED_SUFFIXES, ParseLimits, read_file
+from rag.parsers.common import SourceFile, printable_name
+from rag.parsers.pool import ChunkLimit, Parsed, ParsePool, chunk_documents, portable_chunker
 from rag.stores import VectorIndexPolicy
 from rag.types import Chunk, Document, FileFailure, IngestReport
 
@@ -29,16 +33,24 @@ _FLUSH_CHUNKS = 1024
 
 
 def display_path(path: Path) -> str:
-    """How a file is named in citations: relative to the working folder when inside it."""
-    resolved = path.resolve()
+    """How a file is named in citations: relative to the working folder when inside it, printable."""
     try:
-        return str(resolved.relative_to(Path.cwd().resolve()))
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop
+        resolved = Path(os.path.abspath(path))
+    try:
+        shown = str(resolved.relative_to(Path.cwd().resolve()))
     except ValueError:
-        return str(resolved)
+        shown = str(resolved)
+    return printable_name(shown)
 
 
 def discover_files(paths: Iterable[Path]) -> tuple[list[Path], list[FileFailure]]:
-    """Files to ingest: named files as given, folders searched for supported, non-hidden files."""
+    """Files to ingest: named files as given, folders searched for supported, non-hidden files.
+
+    What is neither a file nor a folder (a FIFO, a socket, a device, a broken or looping symbolic link)
+    is reported with the reason; symbolic links to folders are not followed (and reported).
+    """
     found: list[Path] = []
     failures: list[FileFailure] = []
     for path in paths:
@@ -47,13 +59,59 @@ def discover_files(paths: Iterable[Path]) -> tuple[list[Path], list[FileFailure]
                 relative = candidate.relative_to(path).parts
                 if any(part.startswith(".") for part in relative):
                     continue
-                if candidate.is_file() and candidate.suffix.lower() in SUPPORTED_SUFFIXES:
+                problem = _not_a_file(candidate, inside_folder=True)
+                if problem is not None:
+                    failures.append(
+                        FileFailure(
+                            display_path(candidate.parent) + os.sep + printable_name(candidate.name), problem
+                        )
+                    )
+                elif candidate.is_file() and candidate.suffix.lower() in SUPPORTED_SUFFIXES:
                     found.append(candidate)
         elif path.is_file():
             found.append(path)
         else:
-            failures.append(FileFailure(str(path), "no such file or folder"))
+            problem = _not_a_file(path, inside_folder=False)
+            failures.append(FileFailure(printable_name(str(path)), problem or "no such file or folder"))
     return found, failures
+
+
+def _not_a_file(path: Path, *, inside_folder: bool) -> str | None:
+    """Why a path found in a folder (or named) is neither a regular file nor a folder; None when it is."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return "no such file or folder"
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if stat.S_ISLNK(mode):
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            return "broken symbolic link: its target does not exist"
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "symbolic link loop: the link leads back to itself"
+            return f"unreadable symbolic link: {exc.strerror or exc}"
+        if stat.S_ISDIR(mode) and inside_folder:
+            return "symbolic link to a folder: not followed (name the folder itself to index it)"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+    return f"not a regular file: {kind}"
+
+
+@dataclass(frozen=True)
+class _ReadFile:
+    """A file as read for ingest: its key (absolute path), its name as shown, and its bytes, unless it
+    is unchanged or could not be read."""
+
+    key: str
+    display: str
+    file: SourceFile | None
+    failure: str | None = None
+    unchanged: bool = False
+    replaced: bool = False
 
 
 @dataclass
@@ -63,6 +121,27 @@ class _PendingFile:
     documents: list[Document]
     chunks: list[Chunk] = field(default_factory=list)
     replaced: bool = False
+
+
+def embedding_texts(
+    documents: Iterable[Document], chunks: Iterable[Chunk], *, embed_titles: bool
+) -> list[str]:
+    """The text embedded for each chunk, in order: its document's title in front when `embed_titles`."""
+    titles = {d.id: d.title for d in documents}
+    return [lexical_text(titles[c.doc_id], c.text) if embed_titles else c.text for c in chunks]
+
+
+def read_for_ingest(path: Path, previous_hash: str | None, max_bytes: int) -> _ReadFile:
+    """Read and hash a file once: its bytes when new or changed since `previous_hash`, else why not."""
+    display = display_path(path)
+    key = str(path.resolve())
+    try:
+        file = read_file(path, display, max_bytes)
+    except ParseError as exc:
+        return _ReadFile(key, display, None, failure=exc.reason)
+    if previous_hash == file.content_hash:
+        return _ReadFile(key, display, None, unchanged=True)
+    return _ReadFile(key, display, file, replaced=previous_hash is not None)
 
 
 class Ingestor:
@@ -87,6 +166,7 @@ class Ingestor:
         self.live_index = live_index
         self.index_dir = settings.index_dir
         self.max_bytes = int(settings.max_file_mb * 2**20)
+        self.limits = ParseLimits.from_settings(settings)
 
     def ingest(
         self, paths: Iterable[Path | str], *, prune: bool = False, progress: ProgressCallback | None = None
@@ -109,10 +189,12 @@ class Ingestor:
             else:
                 change = IndexChange(self.index_dir, None, self._new_manifest(), self.vector_policy)
             try:
+                self._embed_missing(change, notify)
                 self._ingest_into(change, files, report, notify)
                 if prune:
                     self._prune(change, report, roots)
-                if base is not None and not (report.added or report.updated or report.removed):
+                changed = report.added or report.updated or report.removed or len(change.missing_vectors)
+                if base is not None and not changed:
                     change.abort()
                 else:
                     change.commit()
@@ -147,6 +229,18 @@ class Ingestor:
                 raise
         return removed
 
+    def _embed_missing(self, change: IndexChange, notify: ProgressCallback) -> None:
+        """Embed again the chunks whose vectors a shared store (Milvus) lacks, as its reconcile found."""
+        if len(change.missing_vectors) == 0:
+            return
+        wanted = set(change.missing_vectors.tolist())
+        rows = [row for row in change.catalog.titled_chunk_texts() if row[0] in wanted]
+        texts = [lexical_text(title, text) if self.settings.embed_titles else text for _, title, text in rows]
+        vectors = self.embedder.embed(
+            texts, batch_size=self.settings.embed_batch_size, on_batch=lambda n: notify("embedded", n)
+        )
+        change.vectors.add(np.asarray([row[0] for row in rows], dtype=np.int64), vectors)
+
     def _new_manifest(self) -> Manifest:
         return Manifest(
             format_version=FORMAT_VERSION,
@@ -155,20 +249,30 @@ class Ingestor:
             chunk_tokens=self.settings.chunk_tokens,
             chunk_overlap=self.settings.chunk_overlap,
             embed_titles=self.settings.embed_titles,
+            vector_store=self.settings.vector_store,
+            milvus_uri=self.settings.milvus_uri,
+            milvus_collection=self.settings.milvus_collection,
+            milvus_index_type=self.settings.milvus_index_type,
         )
 
     def _ingest_into(
         self, change: IndexChange, files: list[Path], report: IngestReport, notify: ProgressCallback
     ) -> None:
+        """Parse and chunk the files in worker processes (ahead, in order) while embedding the ones before."""
+        known = {record.path: record.content_hash for record in change.catalog.files()}
+        chunker = portable_chunker(self.chunker)
+        chunking = ChunkLimit(chunker or self.chunker, self.settings.max_chunks_per_document)
+        pool: ParsePool[_ReadFile] = ParsePool(
+            self.limits, workers=self.settings.parse_workers, chunking=chunking if chunker else None
+        )
         pending: list[_PendingFile] = []
         queued = 0
         claimed: dict[str, str] = {}
-        for path in files:
-            pending_file = self._read(change, path, report, claimed)
+        for read, parsed in pool.parse_all(self._read_all(files, known)):
             notify("files", 1)
+            pending_file = self._accept(change, read, parsed, chunking, report, claimed)
             if pending_file is None:
                 continue
-            pending_file.chunks = [c for d in pending_file.documents for c in self.chunker.chunk(d)]
             pending.append(pending_file)
             queued += len(pending_file.chunks)
             notify("chunks", len(pending_file.chunks))
@@ -177,47 +281,77 @@ class Ingestor:
                 pending, queued = [], 0
         self._apply(change, pending, report, notify)
 
-    def _read(
-        self, change: IndexChange, path: Path, report: IngestReport, claimed: dict[str, str]
+    def _read_all(
+        self, files: list[Path], known: dict[str, str]
+    ) -> Iterator[tuple[_ReadFile, SourceFile | None]]:
+        """Read and hash each file once (in the pool's thread); only new or changed files go to parsing."""
+        for path in files:
+            read = read_for_ingest(path, known.get(str(path.resolve())), self.max_bytes)
+            yield read, read.file
+
+    def _accept(
+        self,
+        change: IndexChange,
+        read: _ReadFile,
+        parsed: Parsed | str | None,
+        chunking: ChunkLimit,
+        report: IngestReport,
+        claimed: dict[str, str],
     ) -> _PendingFile | None:
-        """Read and hash the file once; parse it when it is new or changed, else record why not."""
-        display = display_path(path)
-        key = str(path.resolve())
+        """A parsed file ready to embed, or None with the reason recorded in the report."""
+        if read.unchanged:
+            report.unchanged.append(read.display)
+            return None
+        if read.failure is not None or read.file is None:
+            report.failed.append(FileFailure(read.display, read.failure or "not read"))
+            return None
+        if not isinstance(parsed, Parsed):
+            report.failed.append(FileFailure(read.display, parsed or "not parsed"))
+            return None
+        documents = parsed.documents
         try:
-            file = read_file(path, display, self.max_bytes)
-            previous = change.catalog.file(key)
-            if previous is not None and previous.content_hash == file.content_hash:
-                report.unchanged.append(display)
-                return None
-            documents = parse(file)
+            chunks = (
+                parsed.chunks
+                if parsed.chunks is not None
+                else chunk_documents(read.display, documents, chunking)
+            )
         except ParseError as exc:
-            report.failed.append(FileFailure(display, exc.reason))
+            report.failed.append(FileFailure(read.display, exc.reason))
             return None
         for document in documents:
             owner = claimed.get(document.id) or change.catalog.document_owner(document.id)
-            if owner is not None and owner != key:
+            if owner is not None and owner != read.key:
+                shown = printable_name(owner)
                 report.failed.append(
-                    FileFailure(display, f"document id {document.id!r} is already indexed from {owner}")
+                    FileFailure(read.display, f"document id {document.id!r} is already indexed from {shown}")
                 )
                 return None
         for document in documents:
-            claimed[document.id] = key
-        record = FileRecord(path=key, content_hash=file.content_hash, size=file.size, ingested_at=time.time())
-        return _PendingFile(record, display, documents, replaced=previous is not None)
+            claimed[document.id] = read.key
+        file = read.file
+        record = FileRecord(
+            path=read.key, content_hash=file.content_hash, size=file.size, ingested_at=time.time()
+        )
+        return _PendingFile(record, read.display, documents, chunks, replaced=read.replaced)
 
     def _apply(
         self, change: IndexChange, pending: list[_PendingFile], report: IngestReport, notify: ProgressCallback
     ) -> None:
         """Embed the queued chunks and write their files into the change."""
-        titles = {d.id: d.title for p in pending for d in p.documents}
-        texts = [
-            lexical_text(titles[c.doc_id], c.text) if self.settings.embed_titles else c.text
-            for p in pending
-            for c in p.chunks
-        ]
+        texts = embedding_texts(
+            [d for p in pending for d in p.documents],
+            [c for p in pending for c in p.chunks],
+            embed_titles=self.settings.embed_titles,
+        )
         vectors = self.embedder.embed(
             texts, batch_size=self.settings.embed_batch_size, on_batch=lambda n: notify("embedded", n)
         )
+        self._write(change, pending, vectors, report)
+
+    def _write(
+        self, change: IndexChange, pending: list[_PendingFile], vectors: np.ndarray, report: IngestReport
+    ) -> None:
+        """Write embedded files into the change (a file indexed before is replaced: no stale chunks)."""
         offset = 0
         for item in pending:
             removed = change.catalog.remove_file(item.record.path)

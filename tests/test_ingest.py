@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -41,7 +44,8 @@ def test_each_file_is_read_once_per_ingest(
     read_bytes = Path.read_bytes
 
     def counted(path: Path) -> bytes:
-        reads.append(path.name)
+        if path.parent == corpus:
+            reads.append(path.name)
         return read_bytes(path)
 
     monkeypatch.setattr(Path, "read_bytes", counted)
@@ -91,3 +95,79 @@ def test_remove_and_prune(assistant: Assistant, corpus: Path) -> None:
     report = assistant.ingest([corpus], prune=True)
     assert [Path(p).name for p in report.removed] == ["volcano.md"] and report.added == [bread]
     assert [d.id for d in assistant.documents()] == [bread]
+
+
+def test_a_file_name_that_is_not_utf8_is_indexed_under_a_printable_name(
+    assistant: Assistant, corpus: Path
+) -> None:
+    raw = os.fsencode(corpus) + b"/a\xff.txt"
+    with open(raw, "wb") as handle:
+        handle.write(b"The yeast in a\xff is bread yeast.\n")
+    report = assistant.ingest([corpus])
+    assert not report.failed
+    [shown] = [p for p in report.added if p.endswith(".txt") and "bread" not in p]
+    assert shown.endswith("a\\xff.txt"), "the undecodable byte is shown as an escape"
+    listed = {d.id: d for d in assistant.documents()}
+    assert listed[shown].title == "a\\xff" and listed[shown].file_path.endswith("a\\xff.txt")
+    again = assistant.ingest([corpus])
+    assert shown in again.unchanged, "the stored key names the same file again (lossless)"
+    os.unlink(raw)
+    assert shown in assistant.ingest([corpus], prune=True).removed
+
+
+def test_deeply_nested_html_does_not_stop_the_batch(assistant: Assistant, corpus: Path) -> None:
+    (corpus / "nested.html").write_text("<html><body>" + "<div>" * 1000 + "deep lava" + "</div>" * 1000)
+    (corpus / "bomb.html").write_text("<div>" * 100_000 + "x")
+    report = assistant.ingest([corpus])
+    reasons = {Path(f.path).name: f.reason for f in report.failed}
+    assert set(reasons) == {"bomb.html"} and "setting max_nesting_depth" in reasons["bomb.html"]
+    assert sorted(Path(p).name for p in report.added) == ["bread.txt", "nested.html", "volcano.md"]
+    assert assistant.document(display_path(corpus / "nested.html")).text == "deep lava"
+
+
+def test_special_entries_of_a_folder_are_skipped_with_a_line_each(assistant: Assistant, corpus: Path) -> None:
+    os.mkfifo(corpus / "pipe.txt")
+    (corpus / "loop.md").symlink_to(corpus / "loop.md")
+    (corpus / "dangling.txt").symlink_to(corpus / "missing.txt")
+    (corpus / "folder-link").symlink_to(corpus)
+    report = assistant.ingest([corpus])
+    reasons = {Path(f.path).name: f.reason for f in report.failed}
+    assert reasons == {
+        "pipe.txt": "not a regular file: a FIFO (named pipe)",
+        "loop.md": "symbolic link loop: the link leads back to itself",
+        "dangling.txt": "broken symbolic link: its target does not exist",
+        "folder-link": "symbolic link to a folder: not followed (name the folder itself to index it)",
+    }
+    assert sorted(Path(p).name for p in report.added) == ["bread.txt", "volcano.md"]
+    named = assistant.ingest([corpus / "pipe.txt"])
+    assert [f.reason for f in named.failed] == ["not a regular file: a FIFO (named pipe)"]
+
+
+def test_a_file_that_parses_too_long_is_stopped_and_named_with_its_setting(
+    tmp_path: Path, corpus: Path
+) -> None:
+    settings = Settings(index_dir=tmp_path / "index", parse_timeout_seconds=1.0)
+    assistant = Assistant(settings, embedder=BagOfWordsEmbedder())
+    (corpus / "brackets.md").write_text("[" * 400_000)
+    started = time.perf_counter()
+    report = assistant.ingest([corpus])
+    assert time.perf_counter() - started < 20
+    reasons = {Path(f.path).name: f.reason for f in report.failed}
+    assert reasons == {
+        "brackets.md": "parsing took longer than the 1 s limit (setting parse_timeout_seconds): stopped"
+    }
+    assert sorted(Path(p).name for p in report.added) == ["bread.txt", "volcano.md"]
+
+
+def test_a_document_of_too_many_chunks_is_refused_with_its_setting(tmp_path: Path, corpus: Path) -> None:
+    settings = Settings(
+        index_dir=tmp_path / "index", max_chunks_per_document=3, chunk_tokens=16, chunk_overlap=0
+    )
+    assistant = Assistant(settings, embedder=BagOfWordsEmbedder())
+    (corpus / "long.txt").write_text("Bread rises slowly. " * 100)
+    report = assistant.ingest([corpus])
+    [failure] = report.failed
+    assert Path(failure.path).name == "long.txt"
+    assert re.fullmatch(
+        r"\d+ chunks, more than the limit of 3 \(setting max_chunks_per_document\)", failure.reason
+    )

@@ -10,6 +10,7 @@ from rag.parsers.common import SourceFile, read_file
 from rag.parsers.docx import parse_docx
 from rag.parsers.html import parse_html
 from rag.parsers.jsonl import parse_jsonl
+from rag.parsers.limits import ParseLimits, check_limits
 from rag.parsers.markdown import parse_markdown
 from rag.parsers.pdf import parse_pdf
 from rag.parsers.text import parse_text
@@ -30,7 +31,7 @@ PARSERS: dict[str, Parser] = {
 }
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(PARSERS)
 
-__all__ = ["SUPPORTED_SUFFIXES", "SourceFile", "parse", "parse_file", "read_file"]
+__all__ = ["SUPPORTED_SUFFIXES", "ParseLimits", "SourceFile", "parse", "parse_file", "read_file"]
 
 
 def parse_file(path: Path, *, source: str | None = None, max_bytes: int = 50 * 2**20) -> list[Document]:
@@ -39,8 +40,15 @@ def parse_file(path: Path, *, source: str | None = None, max_bytes: int = 50 * 2
     return parse(read_file(path, str(path) if source is None else source, max_bytes))
 
 
-def parse(file: SourceFile) -> list[Document]:
-    """Parse a file already read; the parser is chosen by suffix, else by the first bytes (PDF, Word)."""
+DEFAULT_LIMITS = ParseLimits.from_settings()
+
+
+def parse(file: SourceFile, limits: ParseLimits = DEFAULT_LIMITS) -> list[Document]:
+    """Parse a file already read; the parser is chosen by suffix, else by the first bytes (PDF, Word).
+
+    A file its parser would unpack or nest beyond `limits` is refused first (time and memory are bounded
+    by the process it runs in: see `rag.parsers.pool`).
+    """
     suffix = file.path.suffix.lower()
     parser = PARSERS.get(suffix) or _sniff(file.data[:4096])
     if parser is None:
@@ -49,6 +57,7 @@ def parse(file: SourceFile) -> list[Document]:
             file.source,
             f"unsupported file type {shown} (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})",
         )
+    check_limits(file, parser.__name__.removeprefix("parse_"), limits)
     return parser(file)
 
 

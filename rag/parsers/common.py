@@ -19,6 +19,18 @@ MIB = 2**20
 _UTF16_32_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 # Control characters that never belong in prose (tab, newline and form feed are kept).
 _STRAY_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+# Halves of UTF-16 surrogate pairs: JSON escapes can produce them alone, and UTF-8 cannot store them.
+_LONE_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def printable_name(name: str) -> str:
+    """A file name as it can be printed and stored as text: the bytes of a name that is not UTF-8 (which
+    Python keeps as lone surrogates) are written as `\\xNN` escapes."""
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATES.sub("\ufffd", name)
+    return raw.decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,11 @@ class SourceFile:
     @property
     def size(self) -> int:
         return len(self.data)
+
+    @property
+    def stem(self) -> str:
+        """The file name without its suffix, printable: the title of a document that names none."""
+        return printable_name(self.path.stem)
 
 
 def read_file(path: Path, source: str, max_bytes: int) -> SourceFile:
@@ -97,8 +114,9 @@ def _looks_binary(text: str) -> bool:
 
 
 def normalize(text: str) -> str:
-    """Unix newlines, no NULs or stray control characters: the form stored in `Document.text`."""
-    return _STRAY_CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    """Unix newlines; no NULs, stray control characters or lone surrogates: `Document.text`'s form."""
+    text = _STRAY_CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _LONE_SURROGATES.sub("\ufffd", text)
 
 
 def require_text(text: str, source: str, reason: str = "no extractable text") -> None:

@@ -42,7 +42,7 @@ def parse_docx(file: SourceFile) -> list[Document]:
         for (block, level), start in zip(blocks, starts, strict=True)
         if level is not None
     ]
-    title = core_title or (headings[0].title if headings else file.path.stem)
+    title = core_title or (headings[0].title if headings else file.stem)
     return [file_document(file, title, text, headings)]
 
 

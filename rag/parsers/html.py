@@ -4,6 +4,7 @@ lines, headings as paragraphs of their own; scripts, styles, navigation and nosc
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -42,8 +43,12 @@ def parse_html(file: SourceFile) -> list[Document]:
     writer.flush()
     text = "".join(writer.parts)
     require_text(text, file.source)
-    title = page_title or (writer.headings[0].title if writer.headings else file.path.stem)
+    title = page_title or (writer.headings[0].title if writer.headings else file.stem)
     return [file_document(file, title, text, writer.headings)]
+
+
+def _children(node: LexborNode) -> Iterator[LexborNode]:
+    return node.iter(include_text=True)
 
 
 class _TextWriter:
@@ -56,8 +61,17 @@ class _TextWriter:
         self._inline: list[str] = []
         self._last_was_row = False
 
-    def walk(self, node: LexborNode) -> None:
-        for child in node.iter(include_text=True):
+    def walk(self, root: LexborNode) -> None:
+        """Visit the tree depth first with a stack of child iterators (no recursion: any nesting depth)."""
+        stack: list[tuple[Iterator[LexborNode], Callable[[], None] | None]] = [(_children(root), None)]
+        while stack:
+            children, on_leave = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                if on_leave is not None:
+                    on_leave()
+                continue
             tag = child.tag
             if tag == "-text":
                 self._inline.append(_SPACES.sub(" ", child.text(deep=False)))
@@ -71,18 +85,19 @@ class _TextWriter:
                 self._inline.append("\n")
             elif tag == "tr":
                 self.flush()
-                self.walk(child)
-                self.flush(table_row=True)
+                stack.append((_children(child), self._end_row))
             elif tag in _CELLS:
                 if self._inline and "".join(self._inline).strip():
                     self._inline.append("\t")
-                self.walk(child)
+                stack.append((_children(child), None))
             elif tag in _BLOCKS:
                 self.flush()
-                self.walk(child)
-                self.flush()
+                stack.append((_children(child), self.flush))
             elif tag is not None and not tag.startswith(("-", "_", "!")):
-                self.walk(child)
+                stack.append((_children(child), None))
+
+    def _end_row(self) -> None:
+        self.flush(table_row=True)
 
     def flush(self, table_row: bool = False) -> None:
         """End the paragraph being collected, if it holds any text; rows of a table stay on adjacent lines."""

@@ -22,7 +22,7 @@ def parse_markdown(file: SourceFile) -> list[Document]:
     text = normalize(decode_text(file.data, file.source))
     require_text(text, file.source)
     headings = _headings(text)
-    title = headings[0].title if headings else file.path.stem
+    title = headings[0].title if headings else file.stem
     return [file_document(file, title, text, headings)]
 
 

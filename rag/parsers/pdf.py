@@ -43,7 +43,7 @@ def parse_pdf(file: SourceFile) -> list[Document]:
         Document(
             id=source,
             source=source,
-            title=title or file.path.stem,
+            title=title or file.stem,
             text=text,
             pages=pages,
             sections=build_sections(headings, len(text)),

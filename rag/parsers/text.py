@@ -10,4 +10,4 @@ def parse_text(file: SourceFile) -> list[Document]:
     """One document holding the whole text; plain text has no headings or pages."""
     text = normalize(decode_text(file.data, file.source))
     require_text(text, file.source)
-    return [file_document(file, file.path.stem, text)]
+    return [file_document(file, file.stem, text)]
