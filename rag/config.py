@@ -111,8 +111,11 @@ class Settings(BaseSettings):
     )
 
     # Generator
-    generator_backend: Literal["llama_cpp", "transformers"] = Field(
-        "llama_cpp", description="Runtime of the language model: llama.cpp (fast on CPU) or transformers."
+    generator_backend: Literal["llama_cpp", "transformers", "openai"] = Field(
+        "llama_cpp",
+        description="Runtime of the language model: llama.cpp (fast on CPU), transformers, or openai (any "
+        "OpenAI-compatible server: vLLM, llama.cpp's server, Ollama, a hosted API; key from "
+        "RAG_OPENAI_API_KEY).",
     )
     generator: str = Field(
         PACKAGED_GENERATOR,
@@ -133,6 +136,37 @@ class Settings(BaseSettings):
     context_tokens: int = Field(4096, ge=512, description="Context window of the language model, in tokens.")
     max_answer_tokens: int = Field(320, ge=1, description="Most tokens the model may write per answer.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0: deterministic).")
+    openai_base_url: str = Field(
+        "http://127.0.0.1:8000/v1",
+        description="With generator_backend openai: the server's OpenAI API root (ending in /v1).",
+    )
+    openai_model: str | None = Field(
+        None,
+        description="With generator_backend openai: the model name the server serves; unset: the one model "
+        "it lists (an error names them when it lists several).",
+    )
+    openai_template_gguf: str | None = Field(
+        None,
+        description="With generator_backend openai: a local GGUF of the served model (or the packaged "
+        "model's name) whose chat template renders the prompts that token log-probabilities are read from "
+        "(refusal probability, judge); unset: those are off, as /api/health and every answer say.",
+    )
+    openai_timeout_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="With generator_backend openai: longest wait for the server's next bytes (connecting: "
+        "at most 5 s).",
+    )
+    openai_retries: int = Field(
+        2,
+        ge=0,
+        description="With generator_backend openai: retries of a request that failed to connect, timed out "
+        "or got 408/429/5xx before the answer started, after waits doubling from "
+        "openai_retry_backoff_seconds.",
+    )
+    openai_retry_backoff_seconds: float = Field(
+        0.5, ge=0, description="With generator_backend openai: wait before the first retry (doubling after)."
+    )
 
     # Answering
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved and given to the model per question.")

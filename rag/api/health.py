@@ -6,7 +6,7 @@ from typing import Any
 
 from rag.api.queue import AnswerQueue
 from rag.assistant import Assistant
-from rag.errors import IndexMissingError
+from rag.errors import IndexMissingError, RagError
 
 
 def health_status(assistant: Assistant, queue: AnswerQueue) -> dict[str, Any]:
@@ -32,6 +32,23 @@ def health_status(assistant: Assistant, queue: AnswerQueue) -> dict[str, Any]:
         status["status"] = "no_index"
         status["index"] = None
         status["detail"] = str(exc)
+    status["generator_limitations"] = generator_limitations(assistant)
     status["queue"] = queue.status()
     status["api_keys_required"] = bool(settings.api_keys)
     return status
+
+
+def generator_limitations(assistant: Assistant) -> list[str]:
+    """What the generator cannot do here (token scores for the refusal probability and the judge, exact
+    token counts), in plain words. A model server is asked (cheap, and it may have gone away); an in-process
+    model is asked only once loaded (it can do everything)."""
+    if assistant.settings.generator_backend != "openai" and not assistant.generator_loaded:
+        return []
+    try:
+        generator = assistant.generator
+        check = getattr(generator, "check", None)
+        if check is not None:
+            check()
+    except RagError as exc:
+        return [f"generator unavailable: {exc}"]
+    return list(getattr(generator, "limitations", []))

@@ -1,12 +1,14 @@
 """Language models behind one `Generator` protocol, and the factory that builds the one `Settings` names.
 
 `settings.generator` is the packaged model, a `.gguf` file, or a Hugging Face id / folder;
-`settings.generator_backend` picks the runtime. Models load once per process and are shared.
+`settings.generator_backend` picks the runtime: in-process (llama.cpp, transformers) or an OpenAI-compatible
+server (`openai_*` settings, the key from RAG_OPENAI_API_KEY). Models load once per process and are shared.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 from rag.config import PACKAGED_GENERATOR, Settings
@@ -19,6 +21,16 @@ __all__ = ["ContinuationScorer", "GenerationStats", "GenerationStream", "Generat
 
 def build_generator(settings: Settings) -> Generator:
     """The generator `settings` describe, loaded on first request and reused for the same settings after."""
+    if settings.generator_backend == "openai":
+        return _connect_openai(
+            settings.openai_base_url.rstrip("/"),
+            settings.openai_model,
+            _template_gguf(settings),
+            os.environ.get("RAG_OPENAI_API_KEY") or None,
+            settings.openai_timeout_seconds,
+            settings.openai_retries,
+            settings.openai_retry_backoff_seconds,
+        )
     if settings.generator == PACKAGED_GENERATOR:
         model_path: Path | None = packaged_gguf_path(settings.model_cache_dir)
     elif settings.generator.lower().endswith(".gguf"):
@@ -74,3 +86,41 @@ def _load_transformers(model: str, gguf_file: str | None, threads: int, allow_do
             "`bash scripts/setup.sh`, or set `generator_backend` to 'llama_cpp'."
         ) from error
     return TransformersGenerator(model, gguf_file=gguf_file, threads=threads, allow_downloads=allow_downloads)
+
+
+def _template_gguf(settings: Settings) -> Path | None:
+    """The local GGUF whose chat template renders prompts for an OpenAI-compatible server's token scores."""
+    name = settings.openai_template_gguf
+    if not name:
+        return None
+    if name == PACKAGED_GENERATOR:
+        return packaged_gguf_path(settings.model_cache_dir)
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise ModelUnavailableError(
+            f"No GGUF file at {path}: fix `openai_template_gguf` (RAG_OPENAI_TEMPLATE_GGUF), or unset it "
+            "(token scores then stay off)."
+        )
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def _connect_openai(
+    base_url: str,
+    model: str | None,
+    template_gguf: Path | None,
+    api_key: str | None,
+    timeout_seconds: float,
+    retries: int,
+    retry_backoff_seconds: float,
+) -> Generator:
+    from rag.generation.openai_http import ServerOptions, connect
+
+    options = ServerOptions(
+        base_url,
+        api_key=api_key,
+        timeout_seconds=timeout_seconds,
+        retries=retries,
+        retry_backoff_seconds=retry_backoff_seconds,
+    )
+    return connect(options, model, template_gguf)
