@@ -22,10 +22,21 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from rag.catalog import Catalog
 from rag.errors import IndexCorruptError, IndexIncompatibleError, IndexMissingError
 from rag.lexical import LEXICAL_DIR, LexicalIndex, lexical_text
-from rag.stores import DEFAULT_NPROBE, FLAT, FaissVectorStore, VectorIndexPolicy, VectorStore
+from rag.stores import (
+    DEFAULT_NPROBE,
+    FLAT,
+    SharedVectorStore,
+    VectorIndexPolicy,
+    VectorStore,
+    new_vector_store,
+    open_vector_store,
+    vectors_file,
+)
 
 log = logging.getLogger("rag")
 
@@ -49,6 +60,12 @@ class Manifest:
     embed_titles: bool = True
     """Whether chunks were embedded with their document title in front (absent in old manifests: the
     default then and now, True)."""
+    vector_store: str = "faiss"
+    """Where the vectors are: "faiss" (a file in each generation) or "milvus" (one collection shared by the
+    generations, named by each generation's `vectors.milvus.json`)."""
+    milvus_uri: str | None = None
+    milvus_collection: str | None = None
+    milvus_index_type: str | None = None
     documents: int = 0
     chunks: int = 0
     generation: int = 0
@@ -246,7 +263,7 @@ class Index:
         except sqlite3.DatabaseError as exc:
             raise damaged_file(index_dir, folder, CATALOG_FILE, f"is not a readable catalog ({exc})") from exc
         try:
-            self.vectors: VectorStore = FaissVectorStore.load(folder / VECTORS_FILE, nprobe=nprobe)
+            self.vectors: VectorStore = open_vector_store(folder, nprobe=nprobe)
         except IndexCorruptError as exc:
             self.catalog.close()
             raise damaged_file(index_dir, folder, VECTORS_FILE, str(exc)) from exc
@@ -330,10 +347,35 @@ class IndexChange:
         self.vectors: VectorStore
         if base is None:
             self.catalog = Catalog(self.folder / CATALOG_FILE)
-            self.vectors = FaissVectorStore(manifest.dimension)
+            self.vectors = new_vector_store(
+                index_dir,
+                manifest.dimension,
+                manifest.vector_store,
+                milvus_uri=manifest.milvus_uri,
+                milvus_collection=manifest.milvus_collection,
+                milvus_index_type=manifest.milvus_index_type,
+            )
         else:
             self.catalog = base.catalog.copy_to(self.folder / CATALOG_FILE)
             self.vectors = base.vectors.copy()
+        self.missing_vectors = self._reconcile_vectors()
+        """Ids of catalog chunks whose vectors a shared store lacks (the writer embeds them again)."""
+
+    def _reconcile_vectors(self) -> np.ndarray:
+        """Make a shared store (Milvus) match this catalog, the source of truth: drop vectors of chunks it
+        lacks (left by a writer that died mid-commit), and return the ids of chunks that have no vector."""
+        if not isinstance(self.vectors, SharedVectorStore):
+            return np.zeros(0, dtype=np.int64)
+        orphans, missing = self.vectors.reconcile(np.asarray(self.catalog.chunk_ids(), dtype=np.int64))
+        if orphans or len(missing):
+            log.warning(
+                "Reconciled the vector store of %s with its catalog: %d vectors of chunks no longer indexed "
+                "removed, %d chunks without a vector",
+                self.index_dir,
+                orphans,
+                len(missing),
+            )
+        return missing
 
     def commit(self) -> Path:
         """Persist and make this generation live, atomically; returns its folder."""
@@ -348,10 +390,10 @@ class IndexChange:
             self.vectors = self.vectors.converted(rebuild)
         self.manifest.vector_index = self.vectors.kind
         _fault_point("before_vectors")
-        self.vectors.save(self.folder / VECTORS_FILE)
+        self.vectors.save(self.folder / vectors_file(self.vectors))
         _fault_point("before_manifest")
         (self.folder / MANIFEST_FILE).write_text(json.dumps(asdict(self.manifest), indent=2))
-        written = [self.folder / name for name in (CATALOG_FILE, VECTORS_FILE, MANIFEST_FILE)]
+        written = [self.folder / name for name in (CATALOG_FILE, vectors_file(self.vectors), MANIFEST_FILE)]
         for path in [*written, *lexical_files]:
             _fsync_path(path)
         _fsync_path(self.folder / LEXICAL_DIR)
@@ -364,6 +406,8 @@ class IndexChange:
         _fault_point("before_pointer")
         write_current(self.index_dir, final)
         _fault_point("before_cleanup")
+        if isinstance(self.vectors, SharedVectorStore):
+            self.vectors.apply_removals()  # only now: the generation that lacks them is live
         _remove_old_generations(self.index_dir, keep={final.name, *self.previous})
         return final
 
