@@ -160,10 +160,11 @@ def _check_catalog(generation: GenerationCheck) -> set[int] | None:
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            verdict = [row[0] for row in db.execute("PRAGMA integrity_check(5)")]
+            verdict = [row[0] for row in db.execute("PRAGMA integrity_check(3)")]
             if verdict != ["ok"]:
+                lines = [x for v in verdict for x in str(v).splitlines() if x.strip() and "***" not in x]
                 generation.problems.append(
-                    f"{CATALOG_FILE}: fails SQLite's integrity check ({'; '.join(map(str, verdict))})"
+                    f"{CATALOG_FILE}: fails SQLite's integrity check ({'; '.join(lines[:3])})"
                 )
                 return None
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -295,3 +296,19 @@ def roll_back(index_dir: Path) -> GenerationCheck | None:
             raise IndexCorruptError(f"The index at {index_dir} cannot be repaired. {check.advice()}")
         write_current(index_dir, target.folder)
         return target
+
+
+def verify_live(index_dir: Path) -> None:
+    """Check every file of the live generation (`rag serve` does, before it serves): IndexCorruptError
+    naming what is damaged and what to do; nothing when sound or when there is no index."""
+    from rag.index import read_current, recovery_advice
+
+    folder = read_current(index_dir)
+    if folder is None:
+        return
+    generation = check_generation(folder)
+    if generation.problems:
+        raise IndexCorruptError(
+            f"The index at {index_dir} is damaged: {folder.name}/"
+            f"{'; '.join(generation.problems)}. {recovery_advice(index_dir, folder)}"
+        )

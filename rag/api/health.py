@@ -6,11 +6,12 @@ from typing import Any
 
 from rag.api.queue import AnswerQueue
 from rag.assistant import Assistant
-from rag.errors import IndexMissingError, RagError
+from rag.errors import IndexCorruptError, IndexMissingError, RagError
 
 
 def health_status(assistant: Assistant, queue: AnswerQueue) -> dict[str, Any]:
-    """What the server runs and serves: `status` is "ok", or "no_index" with a `detail` saying what to do."""
+    """What the server runs and serves: `status` is "ok", or "no_index" or
+    "index_damaged" with a `detail` saying what to do."""
     settings = assistant.settings
     status: dict[str, Any] = {
         "status": "ok",
@@ -30,6 +31,10 @@ def health_status(assistant: Assistant, queue: AnswerQueue) -> dict[str, Any]:
         }
     except IndexMissingError as exc:
         status["status"] = "no_index"
+        status["index"] = None
+        status["detail"] = str(exc)
+    except IndexCorruptError as exc:
+        status["status"] = "index_damaged"
         status["index"] = None
         status["detail"] = str(exc)
     status["generator_limitations"] = generator_limitations(assistant)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from rag import __version__
-from rag.cli import ask, ingest, serve
+from rag.cli import ask, check, ingest, serve
 from rag.cli.common import out
 from rag.cli.docs import docs_app
 from rag.cli.eval import eval_app
@@ -49,5 +49,6 @@ def main(
 app.command("ingest")(ingest.ingest)
 app.command("ask")(ask.ask)
 app.command("serve")(serve.serve)
+app.command("check")(check.check)
 app.add_typer(docs_app, name="docs")
 app.add_typer(eval_app, name="eval")

@@ -18,11 +18,13 @@ def serve(
     import uvicorn
 
     from rag.api import create_app
+    from rag.integrity import verify_live
 
     settings = settings_from_flags(index_dir=index, host=host, port=port)
     assistant = open_assistant(settings)
     with reported_errors():
         assistant.index()
+        verify_live(settings.index_dir)  # every file of the live generation, so a damaged one is refused now
         err.print("Loading the language model...", highlight=False)
         assistant.generator  # noqa: B018  (load once before the first question)
     err.print(f"Serving on http://{settings.host}:{settings.port}", highlight=False)
