@@ -395,17 +395,23 @@ class ScoringOpenAIGenerator(OpenAIGenerator):
             "max_tokens": 1,
             "temperature": 0.0,
             "logprobs": TOP_LOGPROBS,
+            # Streamed: llama-cpp-python then reads the one row of logits it needs, not every prompt row.
+            "stream": True,
         }
-        reply = self.server.post("completions", body)
+        top: dict[str, float] = {}
+        events = self.server.stream_events("completions", body)
         try:
-            top = reply["choices"][0]["logprobs"]["top_logprobs"][0]
-        except (KeyError, IndexError, TypeError) as error:
+            for event in events:
+                for choice in event.get("choices") or []:
+                    alternatives = (choice.get("logprobs") or {}).get("top_logprobs") or []
+                    top = top or (alternatives[0] if alternatives and alternatives[0] else {})
+        finally:
+            events.close()
+        if not top:
             raise ModelUnavailableError(
                 f"The server at {self.server.options.base_url} returned no token log-probabilities "
-                f"({error!r} missing in its /completions reply)."
-            ) from error
-        if not top:
-            raise ModelUnavailableError("The server returned an empty list of token log-probabilities.")
+                "(`logprobs` in its /completions reply)."
+            )
         return {str(token): float(logprob) for token, logprob in top.items()}
 
 
