@@ -310,6 +310,12 @@ class Settings(BaseSettings):
         description="With vector_store milvus: the Milvus index type of a new collection (AUTOINDEX, HNSW, "
         "IVF_FLAT, IVF_SQ8, ...); Milvus Lite always searches exactly (FLAT).",
     )
+    ray_workers: int = Field(
+        2,
+        ge=1,
+        description="`rag ingest --engine ray`: embedding actors (one model each) and, on a local Ray, its CPUs; "
+        "the cluster `RAY_ADDRESS` names is used when set.",
+    )
 
     # Server
     host: str = Field("127.0.0.1", description="Address `rag serve` binds.")
