@@ -313,8 +313,8 @@ class Settings(BaseSettings):
     ray_workers: int = Field(
         2,
         ge=1,
-        description="`rag ingest --engine ray`: embedding actors (one model each) and, on a local Ray, its CPUs; "
-        "the cluster `RAY_ADDRESS` names is used when set.",
+        description="`rag ingest --engine ray`: embedding actors (one model each) and, on a local Ray, its "
+        "CPUs; the cluster `RAY_ADDRESS` names is used when set.",
     )
 
     # Server
