@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import time
+import zipfile
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,7 +16,7 @@ import pytest
 from fpdf import FPDF
 
 from rag.errors import ParseError, UnsupportedFileError
-from rag.parsers import SUPPORTED_SUFFIXES, parse_file
+from rag.parsers import SUPPORTED_SUFFIXES, ParseLimits, parse, parse_file, read_file
 from rag.types import Document
 
 DOCUMENTS = Path(__file__).resolve().parent.parent / "documents"
@@ -99,6 +103,35 @@ def test_utf16_with_bom_is_text_not_binary(tmp_path: Path) -> None:
     path = tmp_path / "wide.txt"
     path.write_bytes("Hello from UTF-16, a perfectly normal text file.\n".encode("utf-16"))
     assert _one(path).text == "Hello from UTF-16, a perfectly normal text file.\n"
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_is_text_not_binary(tmp_path: Path, codec: str) -> None:
+    path = tmp_path / "wide.txt"
+    path.write_bytes("Grüße from UTF-16 without a byte order mark.\n".encode(codec))
+    assert _one(path).text == "Grüße from UTF-16 without a byte order mark.\n"
+
+
+def test_lone_surrogates_from_json_escapes_become_replacement_characters(tmp_path: Path) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_text('{"_id": "x", "title": "T\\ud800", "text": "half \\udc00 a pair"}\n', encoding="utf-8")
+    [document] = parse_file(path)
+    assert document.text == "half \ufffd a pair" and document.title == "T\ufffd"
+
+
+def test_a_thousand_nested_elements_are_walked_without_recursion(tmp_path: Path) -> None:
+    path = tmp_path / "deep.html"
+    path.write_text("<html><body>" + "<div><span>" * 1000 + "core" + "</span></div>" * 1000)
+    assert _one(path).text == "core"
+
+
+def test_html_nested_beyond_the_limit_is_refused_quickly(tmp_path: Path) -> None:
+    path = tmp_path / "deeper.html"
+    path.write_text("<div>" * 100_000 + "x")
+    started = time.perf_counter()
+    reason = _reason(path)
+    assert time.perf_counter() - started < 2.0
+    assert reason == "HTML elements nest deeper than the 4096 levels limit (setting max_nesting_depth)"
 
 
 # Markdown
@@ -232,6 +265,20 @@ def _make_docx(path: Path, *, core_title: str = "") -> Path:
     word.add_paragraph("The end.")
     word.save(str(path))
     return path
+
+
+def test_docx_that_unpacks_beyond_the_limit_is_refused_before_unpacking(tmp_path: Path) -> None:
+    path = _make_docx(tmp_path / "bomb.docx")
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/media/zeros.bin", b"\0" * 3 * 2**20)
+    limits = replace(ParseLimits.from_settings(), max_decompressed_mb=2.0)
+    with pytest.raises(ParseError) as caught:
+        parse(read_file(path, str(path), 2**30), limits)
+    reason = caught.value.reason
+    assert re.fullmatch(
+        r"unpacks to 3\.\d MiB, more than the 2 MiB limit \(setting max_decompressed_mb\)", reason
+    )
+    assert _one(path).title == "Overview", "within the default limit the same file parses"
 
 
 def test_docx_paragraphs_headings_and_tables(tmp_path: Path) -> None:

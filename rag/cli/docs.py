@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Annotated
 
 import typer
 
+from rag.catalog import DocumentSummary
 from rag.cli.common import IndexOption, open_assistant, out, reported_errors, settings_from_flags
+
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 docs_app = typer.Typer(help="List and remove indexed documents.", no_args_is_help=True)
 
@@ -26,8 +30,18 @@ def docs_list(
         sys.stdout.write(json.dumps([d.__dict__ for d in documents], ensure_ascii=False) + "\n")
         return
     for d in documents:
-        out.print(f"{d.id}\t{d.title}\t{d.chunks} chunks", highlight=False, markup=False)
+        out.print(document_line(d), highlight=False, markup=False)
     out.print(f"{len(documents)} documents", style="dim")
+
+
+def document_line(document: DocumentSummary) -> str:
+    """One line per document, whatever its name holds: tabs, newlines and other control characters in
+    the id or the title are written as escapes (`\\n`), so a line is always one document."""
+    return f"{_escaped(document.id)}\t{_escaped(document.title)}\t{document.chunks} chunks"
+
+
+def _escaped(text: str) -> str:
+    return _CONTROLS.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 @docs_app.command("remove")

@@ -84,7 +84,10 @@ def decode_text(data: bytes, source: str) -> str:
     """Decode a text file: UTF-8 (with or without BOM) first, else the encoding charset-normalizer finds."""
     has_wide_bom = data.startswith(_UTF16_32_BOMS)
     if b"\x00" in data and not has_wide_bom:
-        raise ParseError(source, "binary file, not text")
+        wide = _utf16_without_bom(data)
+        if wide is None:
+            raise ParseError(source, "binary file, not text")
+        return wide
     if not has_wide_bom:
         try:
             return data.decode("utf-8-sig")
@@ -94,6 +97,25 @@ def decode_text(data: bytes, source: str) -> str:
     if text is None or _looks_binary(text):
         raise ParseError(source, "cannot decode text: not UTF-8 and no other encoding fits")
     return text.lstrip("\ufeff")
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 text without a byte order mark: mostly Latin text has a zero byte in every other position
+    (after each character in little-endian, before it in big-endian), and none in the others."""
+    sample = data[:65536]
+    pairs = len(sample) // 2
+    if len(data) % 2 or pairs == 0:
+        return None
+    zeros_even, zeros_odd = sample[0::2].count(0), sample[1::2].count(0)
+    for zeros, others, codec in ((zeros_odd, zeros_even, "utf-16-le"), (zeros_even, zeros_odd, "utf-16-be")):
+        if zeros >= pairs * 0.3 and others <= pairs * 0.01:
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            if not _looks_binary(text):
+                return text
+    return None
 
 
 def _legacy_decode(data: bytes) -> str | None:

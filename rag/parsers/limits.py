@@ -67,7 +67,7 @@ def _check_unpacked_size(file: SourceFile, limits: ParseLimits) -> None:
     if unpacked > limits.max_decompressed_mb * MIB:
         raise ParseError(
             file.source,
-            f"unpacks to {unpacked / MIB:,.0f} MiB, more than {limits.describe('max_decompressed_mb')}",
+            f"unpacks to {unpacked / MIB:,.1f} MiB, more than {limits.describe('max_decompressed_mb')}",
         )
 
 
