@@ -10,11 +10,14 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rag.assistant import Assistant
 from rag.config import Settings
 from rag.errors import InvalidInputError, RagError
 from rag.index import read_current, read_manifest
+
+if TYPE_CHECKING:
+    from rag.assistant import Assistant
 
 COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 """What a collection name may be: a plain folder name (letters, digits, `_`, `.`, `-`), never a path."""
@@ -111,6 +114,8 @@ class Collections:
                     "Upload files with `collection` set, or run `rag ingest PATH --collection NAME`, to "
                     "start one."
                 )
+            from rag.assistant import Assistant  # here: `rag --help` need not load the model libraries
+
             assistant = Assistant(collection_settings(self.settings, name), models=self.default)
             self._assistants[name] = assistant
             return assistant

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -137,3 +138,83 @@ def test_rescore_then_calibrate_on_stored_records(tmp_path: Path) -> None:
     assert chosen.exit_code == 0, chosen.output
     entry = json.loads(calibration.read_text())["answers_strict"]
     assert entry["questions"] == 2 and entry["dev_strict"]["abstain_rate_unanswerable"] == 100.0
+
+
+def test_a_missing_path_fails_before_anything_is_written(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    result = runner.invoke(app, ["ingest", str(tmp_path / "nonexistent"), "--index", str(index)])
+    assert result.exit_code == 2 and "No such file or folder" in result.output
+    assert str(tmp_path / "nonexistent") in result.output and "Nothing was indexed" in result.output
+    assert not index.exists()
+
+
+def test_index_and_collection_together_are_refused(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["ask", "q", "--index", str(tmp_path), "--collection", "manuals"])
+    assert result.exit_code == 2 and "not both" in result.output
+    bad = runner.invoke(app, ["ask", "q", "--collection", "../etc"])
+    assert bad.exit_code == 2 and "not a collection name" in bad.output
+
+
+def test_ingest_progress_never_falls_back_and_says_when_it_estimates() -> None:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from rag.cli.ingest import IngestProgress
+
+    with Progress(console=Console(file=io.StringIO(), force_terminal=True)) as bar:
+        progress = IngestProgress(bar, files_total=4)
+        assert progress.estimated_total() == (None, False)  # indeterminate until a file is read
+        shown: list[tuple[float, float]] = []
+        events = [("files", 1), ("chunks", 10), ("embedded", 8), ("embedded", 2), ("files", 1)]
+        events += [("chunks", 30), ("embedded", 16), ("files", 1), ("files", 1), ("chunks", 5)]
+        events += [("embedded", 16), ("embedded", 3)]
+        for kind, n in events:
+            progress(kind, n)
+            task = bar.tasks[progress.task]
+            shown.append((task.completed, task.total or 0))
+        assert all(done < total or (done, total) == shown[-1] for done, total in shown)
+        assert progress.estimated_total() == (45, True) and shown[-1] == (45, 45)
+        assert "4/4 files" in bar.tasks[progress.task].fields["files"]
+        assert shown[1][1] == 40  # 10 chunks in 1 of 4 files: about 40 in all
+
+
+def test_text_answers_show_markers_unsupported_marks_and_sorted_sources() -> None:
+    from rag.cli.ask import answer_text, print_answer
+    from rag.cli.common import out
+    from rag.types import Answer, AnswerSentence, Chunk, Citation, Passage
+
+    sentences = [
+        AnswerSentence("Erebus is in Antarctica [2].", (2,), supported=True, support=0.9),
+        AnswerSentence("It erupted in 1841.", (1,), attributed=True, supported=True, support=0.7),
+        AnswerSentence("It is 9000 m tall [2].", (2,), supported=False, support=0.0, issues=("9000 m",)),
+    ]
+    text = "Erebus is in Antarctica [2]. It erupted in 1841. It is 9000 m tall [2]."
+    chunk = Chunk("v.md", "Erebus", 0, 6)
+    citations = [Citation(2, "v.md", "Volcanoes", None, 0, 6, "Erebus", 0.8)]
+    citations.append(Citation(1, "h.md", "History", 3, 0, 6, "Erebus", 0.6))
+    answer = Answer(text, False, citations, passages=[Passage(chunk, 1.0, "v.md", "V")], sentences=sentences)
+    plain = answer_text(answer).plain
+    expected = "Erebus is in Antarctica [2]. It erupted in 1841 [1]. It is 9000 m tall [2]. ⚠ unsupported"
+    assert plain == expected + " (9000 m)"
+    with out.capture() as captured:
+        print_answer(answer)
+    printed = captured.get()
+    assert printed.index("[1] History (h.md, page 3") < printed.index("[2] Volcanoes (v.md")
+
+    far, near = Passage(chunk, 0.9, "far.md", "F", dense_score=0.1), Passage(chunk, 0.1, "near.md", "N", 0.3)
+    with out.capture() as captured:
+        print_answer(Answer("The documents do not say.", True, passages=[far, near]))
+    assert captured.get().index("near.md") < captured.get().index("far.md")
+
+
+@pytest.mark.slow
+def test_a_collection_is_ingested_and_asked_by_name(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Alpha\n\nAlpha particles are helium nuclei.\n")
+    ingested = rag("ingest", str(docs), "--collection", "physics", cwd=tmp_path)
+    assert ingested.returncode == 0, ingested.stderr
+    assert (tmp_path / "index" / "physics").is_dir() and not (tmp_path / "index" / "default").exists()
+    asked = rag("ask", "How do I bake sourdough bread?", "--collection", "physics", cwd=tmp_path)
+    assert asked.returncode == 0, asked.stderr
+    assert "Nearest passages" in asked.stdout and "a.md" in asked.stdout

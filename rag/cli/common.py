@@ -25,16 +25,33 @@ err = Console(stderr=True, soft_wrap=True)
 IndexOption = Annotated[
     Path | None, typer.Option("--index", help="Index folder (default: setting index_dir, index/default).")
 ]
+CollectionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--collection",
+        "-c",
+        help="Collection: an index folder of collections_dir (default: the default collection, index_dir).",
+    ),
+]
 
 
-def settings_from_flags(**flags: Any) -> Settings:
-    """Settings from rag.toml and RAG_* overridden by the flags that were given; exit 2 when invalid."""
+def settings_from_flags(*, collection: str | None = None, **flags: Any) -> Settings:
+    """Settings from rag.toml and RAG_* overridden by the flags that were given, for `collection` when
+    given; exit 2 when invalid."""
+    if collection is not None and flags.get("index_dir") is not None:
+        fail("Give --index or --collection, not both: a collection is an index folder of collections_dir.")
     try:
-        return Settings(**{name: value for name, value in flags.items() if value is not None})
+        settings = Settings(**{name: value for name, value in flags.items() if value is not None})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         err.print(f"[red]error:[/red] invalid setting: {problems}")
         raise typer.Exit(2) from None
+    if collection is None:
+        return settings
+    from rag.collections import collection_settings
+
+    with reported_errors():
+        return collection_settings(settings, collection)
 
 
 def open_assistant(settings: Settings) -> Assistant:

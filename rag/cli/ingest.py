@@ -1,14 +1,74 @@
-"""`rag ingest`: index files and folders, with progress bars and one line per failed file."""
+"""`rag ingest`: index files and folders, with one progress display and one line per failed file."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from rag.cli.common import IndexOption, err, open_assistant, out, reported_errors, settings_from_flags
+from rag.cli.common import (
+    CollectionOption,
+    IndexOption,
+    err,
+    fail,
+    open_assistant,
+    out,
+    reported_errors,
+    settings_from_flags,
+)
+
+
+class IngestProgress:
+    """One progress bar over the chunks to embed, fed by the ingest's progress events.
+
+    The files are counted before the run; the chunks are known only as files are read, so until the last
+    file is read the total is an estimate (chunks found so far, plus the average per file read for the
+    files left) shown with `~`. Before the first file is read the bar is indeterminate. The bar's total
+    never drops below what is done, so it never shows 100 % and then falls back.
+    """
+
+    def __init__(self, progress: Progress, files_total: int) -> None:
+        self.progress = progress
+        self.files_total = files_total
+        self.files_read = self.chunks_found = self.embedded = 0
+        self.started = time.monotonic()
+        self.task: TaskID = progress.add_task("Indexing", total=None, files="", chunks="", rate="")
+        self._show()
+
+    def __call__(self, kind: str, n: int) -> None:
+        if kind == "files":
+            self.files_read += n
+        elif kind == "chunks":
+            self.chunks_found += n
+        else:
+            self.embedded += n
+        self._show()
+
+    def estimated_total(self) -> tuple[float | None, bool]:
+        """The chunks to embed in all, and whether that is exact (all files read)."""
+        if self.files_read >= self.files_total:
+            return max(self.chunks_found, self.embedded), True
+        if self.files_read == 0:
+            return None, False
+        per_file = self.chunks_found / self.files_read
+        estimate = self.chunks_found + per_file * (self.files_total - self.files_read)
+        return max(estimate, self.embedded + 1), False
+
+    def _show(self) -> None:
+        total, exact = self.estimated_total()
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        chunks = f"{self.embedded}/{'' if exact else '~'}{int(total)} chunks" if total else "reading files"
+        self.progress.update(
+            self.task,
+            completed=self.embedded,
+            total=total,
+            files=f"{self.files_read}/{self.files_total} files",
+            chunks=chunks,
+            rate=f"{self.embedded / elapsed:.1f} chunks/s" if self.embedded else "",
+        )
 
 
 def ingest(
@@ -16,39 +76,37 @@ def ingest(
         list[Path], typer.Argument(help="Files and folders to index (.txt .md .html .pdf .docx .jsonl).")
     ],
     index: IndexOption = None,
+    collection: CollectionOption = None,
     prune: Annotated[bool, typer.Option("--prune", help="Drop indexed files that no longer exist.")] = False,
 ) -> None:
     """Index files and folders. Unchanged files are skipped, changed ones replaced.
 
     Exit code 0 when every file was indexed, 1 when some files failed (each named with its reason),
-    2 on an error that stopped the run.
+    2 on an error that stopped the run (a path that does not exist stops it before anything is written).
     """
-    settings = settings_from_flags(index_dir=index)
+    settings = settings_from_flags(index_dir=index, collection=collection)
+    missing = [str(path) for path in paths if not path.exists() and not path.is_symlink()]
+    if missing:
+        fail(f"No such file or folder: {', '.join(missing)}. Nothing was indexed.")
+    from rag.ingest import discover_files  # here: `rag --help` need not load the parsers
+
     assistant = open_assistant(settings)
+    files, _ = discover_files(paths)
     with (
         reported_errors(),
         Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[files]} • {task.fields[chunks]} • {task.fields[rate]}"),
             TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
             console=err,
             transient=False,
             disable=not err.is_terminal,
         ) as bar,
     ):
-        files_task = bar.add_task("files", total=None)
-        chunks_task = bar.add_task("chunks embedded", total=0)
-
-        def progress(kind: str, n: int) -> None:
-            if kind == "files":
-                bar.advance(files_task, n)
-            elif kind == "chunks":
-                bar.update(chunks_task, total=(bar.tasks[chunks_task].total or 0) + n)
-            else:
-                bar.advance(chunks_task, n)
-
-        report = assistant.ingest(paths, prune=prune, progress=progress)
+        report = assistant.ingest(paths, prune=prune, progress=IngestProgress(bar, len(files)))
     for failure in report.failed:
         err.print(f"[yellow]skipped[/yellow] {failure.path}: {failure.reason}", highlight=False)
     out.print(
