@@ -192,7 +192,9 @@ class Answerer:
         """The answer to `question` as a stream; nothing runs until it is read (`Assistant.ask_stream`)."""
         search = _Search(filters, retrieval_mode)
         return AnswerStream(
-            self._answer(question, k, history, grounding_mode, answer_mode, search, instructions)
+            self._noting_limitations(
+                self._answer(question, k, history, grounding_mode, answer_mode, search, instructions)
+            )
         )
 
     def claim_context(self, question: str, extractive: bool) -> str | None:
@@ -281,6 +283,19 @@ class Answerer:
         passages = compress_passages(question, passages, self.embedder(), budget)
         timings["compression_seconds"] = time.perf_counter() - started
         return passages
+
+    def _noting_limitations(self, steps: Generator_[str, None, Answer]) -> Generator_[str, None, Answer]:
+        """`steps`, with the answer saying what its model could not do, once the model has been asked (a
+        model server without token scores: no refusal probability), so no reader mistakes it for 0."""
+        answer = yield from steps
+        if "first_token_seconds" in answer.timings or "refusal_check_seconds" in answer.timings:
+            generator = self.generator()
+            if not isinstance(generator, ContinuationScorer):
+                answer.limitations.extend(
+                    getattr(generator, "limitations", None)
+                    or [f"no token scores from {generator.name}: the refusal probability is not measured"]
+                )
+        return answer
 
     def _refusal_probability(self, messages: list[dict[str, str]], timings: dict[str, float]) -> float | None:
         """The model's probability of replying with the refusal, when its backend can score a continuation.

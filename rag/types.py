@@ -145,6 +145,9 @@ class Answer:
     sentences: list[AnswerSentence] = field(default_factory=list)
     refusal_probability: float | None = None
     """The model's own probability of replying that the documents do not say (None: not measured)."""
+    limitations: list[str] = field(default_factory=list)
+    """What the model could not do for this answer and why (e.g. no token scores from a model server, so no
+    refusal probability); empty when nothing was missing."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape shared by `rag ask --json` and `POST /api/answer`."""
@@ -157,6 +160,7 @@ class Answer:
             "refusal_probability": (
                 None if self.refusal_probability is None else round(self.refusal_probability, 4)
             ),
+            "limitations": list(self.limitations),
         }
 
 
