@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -33,8 +34,10 @@ from rag.grounding import (
 from rag.policy import GroundingPolicy
 from rag.retrieval import RetrievalFilter, RetrievalMode, Retriever, evidence_score
 from rag.rewriting import standalone_question
+from rag.signals import DEFAULT_CALIBRATOR, Calibrator
+from rag.signals.reader import Confidence, ConfidenceReader
 from rag.support import SupportChecker
-from rag.types import Answer, Passage
+from rag.types import Answer, AnswerSentence, Passage
 
 REFUSAL_PROBE_TOKENS = 4
 """Tokens of the refusal sentence whose probability is read ("The documents do not"): enough to tell it
@@ -231,6 +234,8 @@ class Answerer:
         if policy.gate_abstains(evidence_score(passages)):
             return _abstain(passages, timings, started)
         refusal: float | None = None
+        messages: list[dict[str, str]] | None = None
+        logprobs: list[float] = []
         if extractive:
             text = extract_answer(question, passages, self.embedder())
         else:
@@ -240,9 +245,17 @@ class Answerer:
             if policy.refusal_abstains(refusal):
                 return _abstain(passages, timings, started, refusal)
             yield AnswerStatus("writing")
-            text = yield from self._generate(messages, timings, time.perf_counter() - started)
+            text = yield from self._generate(messages, timings, time.perf_counter() - started, logprobs)
+        recovered: Confidence | None = None
         if not text or (is_refusal(text) and not citations_for(text, passages)):
-            return _abstain(passages, timings, started, refusal)
+            read = (
+                self._confidence(question, passages, messages, text, refusal, logprobs, timings, refused=True)
+                if text and messages is not None
+                else None
+            )
+            if read is None or not self.settings.recover_refusals or not self.reader.recovers(question, read):
+                return _abstain(passages, timings, started, refusal, read)
+            text, recovered = read.extractive, read  # a false refusal: answered from the passage, marked
         sentences = answer_sentences(text, len(passages))
         if policy.checks_support:
             yield AnswerStatus("checking")
@@ -263,6 +276,19 @@ class Answerer:
                 return _abstain(passages, timings, started)
             sentences = kept
             text = join_sentences(sentences)
+        confidence = self._confidence(
+            question,
+            passages,
+            messages,
+            text,
+            refusal,
+            logprobs,
+            timings,
+            sentences=sentences,
+            recovered=recovered,
+        )
+        if confidence is not None and policy.confidence_abstains(confidence.probability):
+            return _abstain(passages, timings, started, refusal, confidence)
         timings["total_seconds"] = time.perf_counter() - started
         return Answer(
             text,
@@ -272,6 +298,50 @@ class Answerer:
             passages=passages,
             sentences=sentences,
             refusal_probability=refusal,
+            confidence=confidence.probability if confidence is not None else None,
+            signals=confidence.signals if confidence is not None else {},
+            recovered=recovered is not None,
+        )
+
+    @functools.cached_property
+    def reader(self) -> ConfidenceReader:
+        """Reads each answer's confidence signals, with the configured (else the shipped) calibrator."""
+        path = self.settings.calibrator_path
+        calibrator = (
+            Calibrator.load(path or DEFAULT_CALIBRATOR) if path or DEFAULT_CALIBRATOR.exists() else None
+        )
+        return ConfidenceReader(self.generator, self.embedder, calibrator, self.generation_lock)
+
+    def _confidence(
+        self,
+        question: str,
+        passages: list[Passage],
+        messages: list[dict[str, str]] | None,
+        text: str,
+        refusal: float | None,
+        logprobs: list[float],
+        timings: dict[str, float],
+        *,
+        sentences: list[AnswerSentence] | None = None,
+        refused: bool = False,
+        recovered: Confidence | None = None,
+    ) -> Confidence | None:
+        """The answer's signals and calibrated confidence (None with `confidence_signals` off); an answer
+        recovered from a refusal keeps the judgement read after the refusal and reads no token probabilities."""
+        if not self.settings.confidence_signals:
+            return None
+        return self.reader.read(
+            question,
+            passages,
+            None if recovered is not None else messages,
+            text,
+            sentences=sentences or (),
+            refusal=refusal,
+            token_logprobs=() if recovered is not None else logprobs,
+            refused=refused or recovered is not None,
+            judge=recovered.signals.get("judge_logit") if recovered is not None else None,
+            extractive=recovered.extractive if recovered is not None else None,
+            timings=timings,
         )
 
     def _compressed(self, question: str, passages: list[Passage], timings: dict[str, float]) -> list[Passage]:
@@ -313,7 +383,11 @@ class Answerer:
         return float(np.exp(logprob))
 
     def _generate(
-        self, messages: list[dict[str, str]], timings: dict[str, float], waited: float
+        self,
+        messages: list[dict[str, str]],
+        timings: dict[str, float],
+        waited: float,
+        logprobs: list[float] | None = None,
     ) -> Generator_[str, None, str]:
         """Stream the model's answer token by token; returns the whole text and fills the timings."""
         pieces: list[str] = []
@@ -328,6 +402,8 @@ class Answerer:
                 pieces.append(piece)
                 yield piece
         stats = stream.stats
+        if logprobs is not None:
+            logprobs.extend(stats.token_logprobs)
         timings.update(
             first_token_seconds=waited + stats.first_token_seconds,
             generation_seconds=stats.total_seconds,
@@ -339,8 +415,21 @@ class Answerer:
 
 
 def _abstain(
-    passages: list[Passage], timings: dict[str, float], started: float, refusal: float | None = None
+    passages: list[Passage],
+    timings: dict[str, float],
+    started: float,
+    refusal: float | None = None,
+    confidence: Confidence | None = None,
 ) -> Answer:
-    """The plain "the documents do not say", with the nearest passages for the reader to check."""
+    """The plain "the documents do not say", with the nearest passages for the reader to check (and the
+    confidence of the answer withheld, when one was read)."""
     timings["total_seconds"] = time.perf_counter() - started
-    return Answer(NO_ANSWER, abstained=True, timings=timings, passages=passages, refusal_probability=refusal)
+    return Answer(
+        NO_ANSWER,
+        abstained=True,
+        timings=timings,
+        passages=passages,
+        refusal_probability=refusal,
+        confidence=confidence.probability if confidence is not None else None,
+        signals=confidence.signals if confidence is not None else {},
+    )

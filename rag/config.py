@@ -239,6 +239,30 @@ class Settings(BaseSettings):
         description="Support score from which a sentence counts as supported. Calibrated by `rag eval "
         "calibrate`.",
     )
+    confidence_signals: bool = Field(
+        True,
+        description="Read every answer's confidence signals (retrieval scores, refusal probability, token "
+        "probabilities, support, constraint coverage, the model's Yes/No judgement continued from the "
+        "answer, agreement with the extractive sentence) and the calibrated `confidence` they give.",
+    )
+    calibrator_path: Path | None = Field(
+        None,
+        description="The confidence calibrator (JSON, `python evals/fit_calibrator.py`); unset: the one "
+        "shipped in the package (rag/calibrator.json).",
+    )
+    min_confidence: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Answer only when the calibrated probability that the answer is right and supported is "
+        "at least this (a target: 0.5 = at least 50 % likely right), else abstain; 0 turns it off. The "
+        "deciding knob beside min_relevance and refusal_threshold (evals/RESULTS-answers.md).",
+    )
+    recover_refusals: bool = Field(
+        True,
+        description="When the model says the documents do not answer but its Yes/No judgement and the "
+        "extractive sentence say a passage does, answer once with that sentence, marked `recovered`.",
+    )
 
     # Retrieval
     retrieval_mode: Literal["dense", "bm25", "hybrid"] = Field(

@@ -31,12 +31,14 @@ SentenceT = TypeVar("SentenceT", bound=CheckedSentence)
 
 @dataclass(frozen=True)
 class GroundingPolicy:
-    """Thresholds and mode of one answer: evidence gate, refusal probability, support, strict removal."""
+    """Thresholds and mode of one answer: evidence gate, refusal probability, support, strict removal, and
+    the confidence target."""
 
     mode: GroundingMode = "flag"
     min_relevance: float = 0.0
     refusal_threshold: float = 1.0
     support_threshold: float = 0.5
+    min_confidence: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings, mode: GroundingMode | None = None) -> GroundingPolicy:
@@ -45,6 +47,7 @@ class GroundingPolicy:
             min_relevance=settings.min_relevance,
             refusal_threshold=settings.refusal_threshold,
             support_threshold=settings.support_threshold,
+            min_confidence=settings.min_confidence,
         )
 
     @property
@@ -59,6 +62,11 @@ class GroundingPolicy:
     def refusal_abstains(self, refusal_probability: float | None) -> bool:
         """Abstain before generating: the model itself is likely to say the documents do not answer."""
         return refusal_probability is not None and refusal_probability >= self.refusal_threshold
+
+    def confidence_abstains(self, confidence: float | None) -> bool:
+        """Abstain after answering: the calibrated probability that the answer is right is below the
+        target `min_confidence` (0: off; an answer without a confidence is never withheld)."""
+        return confidence is not None and confidence < self.min_confidence
 
     def is_supported(self, sentence: CheckedSentence) -> bool:
         """A sentence is supported when it cites only given passages and they support it enough."""

@@ -145,6 +145,14 @@ class Answer:
     sentences: list[AnswerSentence] = field(default_factory=list)
     refusal_probability: float | None = None
     """The model's own probability of replying that the documents do not say (None: not measured)."""
+    confidence: float | None = None
+    """The calibrated probability that the answer is right and supported by its passages
+    (`rag/signals/`; None: not read). An abstention keeps the confidence of the answer it withheld."""
+    signals: dict[str, float] = field(default_factory=dict)
+    """The confidence signals the calibrator read (`rag/signals/features.py`; not in the JSON)."""
+    recovered: bool = False
+    """The model said the documents do not answer, the signals said a passage does, and the answer is
+    that passage's best sentence, taken extractively (a recovered false refusal)."""
     limitations: list[str] = field(default_factory=list)
     """What the model could not do for this answer and why (e.g. no token scores from a model server, so no
     refusal probability); empty when nothing was missing."""
@@ -160,6 +168,8 @@ class Answer:
             "refusal_probability": (
                 None if self.refusal_probability is None else round(self.refusal_probability, 4)
             ),
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "recovered": self.recovered,
             "limitations": list(self.limitations),
         }
 

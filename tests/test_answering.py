@@ -159,7 +159,8 @@ def test_refusal_threshold_abstains_on_the_models_own_doubt(
 ) -> None:
     generator = HesitantGenerator(probability, "Mount Erebus was first climbed in 1908 [1].")
     answer = assistant_with(index_dir, generator=generator, refusal_threshold=0.5).ask(QUESTION)
-    assert generator.scored == [NO_ANSWER]
+    # The refusal is read before writing; an answer written is then judged (Yes / No, `rag/signals/`).
+    assert generator.scored == ([NO_ANSWER] if abstains else [NO_ANSWER, "Yes", "No"])
     assert answer.abstained is abstains
     assert answer.refusal_probability == pytest.approx(probability)
     assert answer.to_dict()["refusal_probability"] == pytest.approx(probability)

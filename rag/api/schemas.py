@@ -196,6 +196,16 @@ class AnswerResponse(BaseModel):
         description="The model's own probability (0..1) of replying that the documents lack the answer; "
         "the answer abstains from `refusal_threshold` on. Null when not measured (extractive mode, gate).",
     )
+    confidence: float | None = Field(
+        None,
+        description="Calibrated probability (0..1) that the answer is right and supported by its passages; "
+        "the answer abstains below `min_confidence`. Null when not read (gate, `confidence_signals` off).",
+    )
+    recovered: bool = Field(
+        False,
+        description="True when the model said the documents do not answer, the signals said a passage "
+        "does, and the answer is that passage's best sentence, taken extractively.",
+    )
     limitations: list[str] = Field(
         default_factory=list,
         description="What the model could not do for this answer and why, in plain words (e.g. a model "

@@ -20,6 +20,7 @@ from rag.evaluation.records import AnswerRecord, QuestionRecord, SentenceRecord,
 from rag.evaluation.retrieval import build_index
 from rag.evaluation.scoring import MODES, results_for
 from rag.grounding import claim_of
+from rag.parsers.jsonl import corpus_id
 from rag.retrieval import evidence_score
 from rag.support import SupportChecker
 from rag.types import Answer
@@ -40,7 +41,7 @@ def answer_record(answer: Answer, checker: SupportChecker, context: str | None =
         sentences.append(
             SentenceRecord(
                 s.text,
-                tuple(passages[n - 1].chunk.doc_id for n in s.citations),
+                tuple(corpus_id(passages[n - 1].chunk.doc_id, passages[n - 1].source) for n in s.citations),
                 tuple(s.invalid_citations),
                 s.support,
                 tuple(alone),
@@ -53,7 +54,22 @@ def answer_record(answer: Answer, checker: SupportChecker, context: str | None =
         tuple(sentences),
         answer.timings.get("total_seconds", 0.0),
         answer.refusal_probability,
+        _signals_with_costs(answer),
+        answer.confidence,
+        answer.recovered,
     )
+
+
+COST_TIMINGS = ("refusal_check_seconds", "judge_seconds", "confidence_seconds", "support_seconds")
+"""Timings stored beside the signals (`seconds_*`, not features) to cost them per question."""
+
+
+def _signals_with_costs(answer: Answer) -> dict[str, float] | None:
+    if not answer.signals:
+        return None
+    signals = {k: round(v, 5) for k, v in answer.signals.items()}
+    signals.update({f"seconds_{k}": round(answer.timings[k], 4) for k in COST_TIMINGS if k in answer.timings})
+    return signals
 
 
 def _precision_scores(
@@ -145,7 +161,9 @@ def run_answers(
     squad = load_squad(data, articles)
     questions = squad.sample(limit)
     # Gate and refusal threshold after the fact: generate for every question, so calibration sees it all.
-    run_settings = settings.model_copy(update={"min_relevance": -1.0, "refusal_threshold": 1.0})
+    run_settings = settings.model_copy(
+        update={"min_relevance": -1.0, "refusal_threshold": 1.0, "min_confidence": 0.0}
+    )
     assistant = build_index(squad.retrieval(), run_settings, index_dir)
     progress(f"index: {len(squad.corpus)} paragraphs; {len(questions)} questions")
     records = collect_records(

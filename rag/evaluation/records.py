@@ -59,15 +59,23 @@ class AnswerRecord:
     sentences: tuple[SentenceRecord, ...]
     seconds: float
     refusal: float | None = None
+    signals: dict[str, float] | None = None
+    """The confidence signals (`rag/signals/`), so the calibrator refits from stored records."""
+    confidence: float | None = None
+    recovered: bool = False
+    """Answered extractively after the model refused (a recovered false refusal)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "text": self.text,
             "abstained": self.abstained,
             "sentences": [s.to_dict() for s in self.sentences],
             "seconds": self.seconds,
             "refusal": self.refusal,
         }
+        if self.signals is not None:
+            data.update(signals=self.signals, confidence=self.confidence, recovered=self.recovered)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnswerRecord:
@@ -77,6 +85,9 @@ class AnswerRecord:
             tuple(SentenceRecord.from_dict(s) for s in data["sentences"]),
             data.get("seconds", 0.0),
             data.get("refusal"),
+            data.get("signals"),
+            data.get("confidence"),
+            data.get("recovered", False),
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 
@@ -16,6 +16,9 @@ class GenerationStats:
     completion_tokens: int = 0
     first_token_seconds: float = 0.0
     total_seconds: float = 0.0
+    token_logprobs: list[float] = field(default_factory=list)
+    """Log-probability of each token the model chose, where the backend reads them (llama.cpp; greedy
+    decoding: the top token's), for the confidence signals (`rag/signals/`); empty elsewhere."""
 
     @property
     def decode_tokens_per_second(self) -> float:
