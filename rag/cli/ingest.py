@@ -78,6 +78,14 @@ def ingest(
     index: IndexOption = None,
     collection: CollectionOption = None,
     prune: Annotated[bool, typer.Option("--prune", help="Drop indexed files that no longer exist.")] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="in-process (default), or ray: parse, chunk and embed on Ray (a local Ray of ray_workers "
+            "CPUs, or the cluster RAY_ADDRESS names; needs the scale extra).",
+        ),
+    ] = "in-process",
 ) -> None:
     """Index files and folders. Unchanged files are skipped, changed ones replaced.
 
@@ -85,6 +93,8 @@ def ingest(
     2 on an error that stopped the run (a path that does not exist stops it before anything is written).
     """
     settings = settings_from_flags(index_dir=index, collection=collection)
+    if engine not in ("in-process", "ray"):
+        fail(f"Unknown --engine {engine!r}: use in-process or ray.")
     missing = [str(path) for path in paths if not path.exists() and not path.is_symlink()]
     if missing:
         fail(f"No such file or folder: {', '.join(missing)}. Nothing was indexed.")
@@ -106,7 +116,13 @@ def ingest(
             disable=not err.is_terminal,
         ) as bar,
     ):
-        report = assistant.ingest(paths, prune=prune, progress=IngestProgress(bar, len(files)))
+        progress = IngestProgress(bar, len(files))
+        if engine == "ray":
+            from rag.ray_ingest import RayIngestor
+
+            report = RayIngestor.for_assistant(assistant).ingest(paths, prune=prune, progress=progress)
+        else:
+            report = assistant.ingest(paths, prune=prune, progress=progress)
     for failure in report.failed:
         err.print(f"[yellow]skipped[/yellow] {failure.path}: {failure.reason}", highlight=False)
     out.print(
