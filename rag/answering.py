@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -30,6 +31,7 @@ from rag.grounding import (
     flag_contradicted,
     is_refusal,
     join_sentences,
+    with_pages,
 )
 from rag.policy import GroundingPolicy
 from rag.retrieval import RetrievalFilter, RetrievalMode, Retriever, evidence_score
@@ -37,7 +39,7 @@ from rag.rewriting import standalone_question
 from rag.signals import DEFAULT_CALIBRATOR, Calibrator
 from rag.signals.reader import Confidence, ConfidenceReader
 from rag.support import SupportChecker
-from rag.types import Answer, AnswerSentence, Passage
+from rag.types import Answer, AnswerSentence, Citation, Passage
 
 REFUSAL_PROBE_TOKENS = 4
 """Tokens of the refusal sentence whose probability is read ("The documents do not"): enough to tell it
@@ -111,10 +113,8 @@ class AnswerStream:
     def cancel(self) -> None:
         """Stop the answer from any thread: at once when idle, else when its running step returns."""
         self._cancelled.set()
-        try:
+        with contextlib.suppress(ValueError):  # running in another thread: `next_item` closes it after
             self._steps.close()
-        except ValueError:
-            pass  # running in another thread: `next_item` closes it when its step returns
 
     @property
     def answer(self) -> Answer:
@@ -293,7 +293,7 @@ class Answerer:
         return Answer(
             text,
             abstained=False,
-            citations=answer_citations(text, sentences, passages),
+            citations=self._paged(answer_citations(text, sentences, passages)),
             timings=timings,
             passages=passages,
             sentences=sentences,
@@ -353,6 +353,14 @@ class Answerer:
         passages = compress_passages(question, passages, self.embedder(), budget)
         timings["compression_seconds"] = time.perf_counter() - started
         return passages
+
+    def _paged(self, citations: list[Citation]) -> list[Citation]:
+        """Citations of documents with pages (PDF) with the page range of their quote (`with_pages`)."""
+        if all(c.page is None for c in citations):
+            return citations
+        catalog = self.retriever().index.catalog
+        documents = {c.document: catalog.document(c.document) for c in citations if c.page is not None}
+        return [with_pages(c, document) if (document := documents.get(c.document)) else c for c in citations]
 
     def _noting_limitations(self, steps: Generator_[str, None, Answer]) -> Generator_[str, None, Answer]:
         """`steps`, with the answer saying what its model could not do, once the model has been asked (a

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from rag.policy import GroundingPolicy
 from rag.support.claims import check_claim
 from rag.text import cited_numbers, split_sentences, strip_citations
-from rag.types import AnswerSentence, Citation, Passage
+from rag.types import AnswerSentence, Citation, Document, Passage
 
 if TYPE_CHECKING:
     from rag.support import SupportChecker
@@ -119,6 +119,16 @@ def citation_of(n: int, passage: Passage) -> Citation:
         quote=chunk.text,
         score=round(passage.relevance, 4),
     )
+
+
+def with_pages(citation: Citation, document: Document) -> Citation:
+    """The citation with the page range its quote runs over and, as `page`, the page holding most of it
+    (a passage that starts at the foot of one page is cited with the next, where its text is)."""
+    pages = document.page_range(citation.start, citation.end)
+    if pages is None:
+        return citation
+    first, last, main = pages
+    return replace(citation, page=main, page_start=first, page_end=last)
 
 
 def answer_sentences(text: str, passage_count: int) -> list[AnswerSentence]:

@@ -43,6 +43,18 @@ class Document:
                 return span.page
         return self.pages[-1].page if self.pages and offset >= self.pages[-1].start else None
 
+    def page_range(self, start: int, end: int) -> tuple[int, int, int] | None:
+        """The pages the span `start:end` runs over (first, last) and the page holding most of its
+        characters (the page to open for it); None for formats without pages."""
+        if not self.pages:
+            return None
+        first, last = self.page_at(start), self.page_at(max(start, end - 1))
+        if first is None or last is None:
+            return None
+        spans = [s for s in self.pages if first <= s.page <= last]
+        overlap = {s.page: min(end, s.end) - max(start, s.start) for s in spans}
+        return first, last, max(overlap, key=lambda page: (overlap[page], -page))
+
     def heading_path_at(self, offset: int) -> tuple[str, ...]:
         """The deepest section path that contains the character at `offset`."""
         best: tuple[str, ...] = ()
@@ -97,6 +109,10 @@ class Citation:
     end: int
     quote: str
     score: float
+    page_start: int | None = None
+    """First page the quote runs over; with `page_end`, the page range of a quote spanning pages. `page`
+    is then the one holding most of the quote (None for formats without pages)."""
+    page_end: int | None = None
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,12 @@ class CitationModel(BaseModel):
     n: int = Field(description="The number the answer cites, as in [n].")
     document: str = Field(description="Document id (its source path, or its corpus id).")
     title: str
-    page: int | None = Field(description="Page of the passage (PDF), or null.")
+    page: int | None = Field(
+        description="Page of the passage (PDF): the one holding most of it when it spans pages; null for "
+        "formats without pages."
+    )
+    page_start: int | None = Field(None, description="First page the passage runs over (PDF), or null.")
+    page_end: int | None = Field(None, description="Last page the passage runs over (PDF), or null.")
     start: int = Field(description="Character offset where the passage starts in the document text.")
     end: int = Field(description="Character offset where the passage ends.")
     quote: str = Field(description="The cited passage.")
