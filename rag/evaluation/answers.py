@@ -174,7 +174,8 @@ def run_answers(
         sink=sink,
     )
     meta = {"dataset": data.name, "articles": articles, "limit": limit}
-    return results_for(records, settings, modes, meta, assistant.support_checker.name), records
+    results = results_for(records, settings, modes, meta, assistant.support_checker.name)
+    return with_confidence(results, records, settings), records
 
 
 def rescore_answers(
@@ -205,4 +206,24 @@ def rescore_answers(
             progress=progress,
         )
         checker_name = checker.name
-    return results_for(records, settings, modes, meta, checker_name), records
+    return with_confidence(
+        results_for(records, settings, modes, meta, checker_name), records, settings
+    ), records
+
+
+def with_confidence(
+    results: dict[str, Any], records: list[QuestionRecord], settings: Settings
+) -> dict[str, Any]:
+    """`results` with the confidence section (AUROC, coverage-risk curve, operating point of
+    `min_confidence`) when the records carry signals; the calibrator is the configured or shipped one,
+    applied to the stored signals, so a refit is scored without answering again."""
+    from rag.evaluation.confidence import confidence_report
+    from rag.signals import DEFAULT_CALIBRATOR, Calibrator
+
+    if not any(r.generative is not None and r.generative.signals for r in records):
+        return results
+    path = settings.calibrator_path or DEFAULT_CALIBRATOR
+    calibrator = Calibrator.load(path) if path.exists() or settings.calibrator_path else None
+    report = confidence_report(records, calibrator, settings.min_confidence)
+    report["calibrator"] = str(path) if calibrator is not None else "none (as recorded)"
+    return {**results, "confidence": report}

@@ -111,5 +111,67 @@ def write_answer_report(
             f"| {mode} | " + " | ".join(f"{m[k]:.1f}" for k in keys) + f" | {m['latency_s_mean']:.2f} |"
         )
     lines += ["", "![figures per mode](answers.png)", ""]
+    written = [out_dir / n for n in ("results.json", "records.jsonl", "report.md", "answers.png")]
+    if "confidence" in results:
+        lines += confidence_lines(results["confidence"])
+        written.append(plot_coverage_risk(results["confidence"], out_dir / "coverage-risk.png", plt))
     (out_dir / "report.md").write_text("\n".join(lines), encoding="utf-8")
-    return [out_dir / n for n in ("results.json", "records.jsonl", "report.md", "answers.png")]
+    return written
+
+
+def confidence_lines(report: dict[str, Any]) -> list[str]:
+    """The confidence section of report.md: AUROC, the default operating point, the curve."""
+    auroc = report["auroc"]
+
+    def row(name: str, p: dict[str, float]) -> str:
+        return (
+            f"| {name} | {p['threshold']:.3f} | {100 * p['coverage']:.1f} | {100 * p['risk']:.1f} | "
+            f"{p['answered_answerable']:.1f} | {p['abstained_unanswerable']:.1f} | {p['f1_answered']:.1f} |"
+        )
+
+    return [
+        "## Confidence",
+        "",
+        f"Calibrator: {report['calibrator']}. {report['questions']} questions, {report['right']} answered "
+        f"right. **AUROC of the confidence: {'-' if auroc is None else f'{auroc:.3f}'}** (right vs "
+        "wrong, unanswerable or refused); area under the coverage-risk curve "
+        f"{report['area_under_risk']:.3f}. False refusals recovered extractively: {report['recovered']} "
+        f"({report['recovered_right']} right, "
+        f"{report['recovered_unanswerable']} on unanswerable questions).",
+        "",
+        "| point | min_confidence | coverage % | risk % | answered (answerable) % "
+        "| abstained (unanswerable) % | F1 answered |",
+        "|---|---|---|---|---|---|---|",
+        row("default (min_confidence)", report["operating_point"]),
+        row("same, without the recovery", report["without_recovery"]),
+        row("no confidence threshold", report["no_threshold"]),
+        "",
+        "![coverage-risk curve](coverage-risk.png)",
+        "",
+    ]
+
+
+def plot_coverage_risk(report: dict[str, Any], path: Path, plt: Any) -> Path:
+    """The coverage-risk curve with the default operating point marked."""
+    curve = sorted(report["curve"], key=lambda p: p["coverage"])
+    figure, axis = plt.subplots(figsize=(5.5, 4))
+    axis.plot([100 * p["coverage"] for p in curve], [100 * p["risk"] for p in curve], color="#4477aa")
+    point = report["operating_point"]
+    axis.scatter(
+        [100 * point["coverage"]],
+        [100 * point["risk"]],
+        color="#ee6677",
+        zorder=3,
+        label=f"min_confidence {point['threshold']:.2f}",
+    )
+    axis.set_xlabel("coverage: questions answered (%)")
+    axis.set_ylabel("risk: answered ones not right (%)")
+    axis.set_xlim(0, 100)
+    axis.set_ylim(0, 100)
+    auroc = report["auroc"]
+    axis.set_title(f"coverage-risk, AUROC {'-' if auroc is None else f'{auroc:.3f}'}")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path

@@ -62,7 +62,7 @@ class Calibrator:
         names = ("features", "weights", "means", "scales")
         lengths = {len(data[n]) for n in names}
         if len(lengths) != 1:
-            raise InvalidInputError("calibrator: features, weights, means and scales differ in length")
+            raise ValueError("features, weights, means and scales differ in length")
         core = {*names, "kind", "intercept"}
         return cls(
             tuple(data["features"]),
