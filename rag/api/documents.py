@@ -137,6 +137,8 @@ def documents_router(service: ApiService) -> APIRouter:
 
         A file that was uploaded through the API is deleted from the upload folder too.
         """
+        if "\x00" in doc_id:  # no id or path holds one (the file-path lookup would fail on it)
+            raise InvalidInputError("A document id cannot contain a NUL character.")
         assistant = service.collections.get(collection)
         removed = await service.jobs_for(collection).write(assistant.remove_documents, [doc_id])
         for shown in removed:
