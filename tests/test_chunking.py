@@ -55,10 +55,57 @@ def test_chunks_break_at_headings_and_keep_their_heading_path() -> None:
         sections=(Section(("Guide",), 0, len(text)), Section(("Guide", "Install"), install, len(text))),
     )
     chunks = Chunker(WordCounter(), max_tokens=8, overlap_tokens=0).chunk(document)
-    assert any(c.start == install for c in chunks)
-    install_chunk = next(c for c in chunks if c.start == install)
+    install_chunk = next(c for c in chunks if c.start == text.index("Run setup."))
     assert install_chunk.heading_path == ("Guide", "Install")
-    assert chunks[0].heading_path == ("Guide",)
+    assert chunks[0].heading_path == ("Guide",) and chunks[0].text.startswith("Intro sentence one.")
+    assert not any("#" in c.text or "Install" in c.text for c in chunks), "headings are context, not text"
+    assert all(c.start > install or c.end < install for c in chunks)
+
+
+def test_markdown_headings_are_shown_apart_from_the_passages(tmp_path) -> None:  # noqa: ANN001
+    from rag.parsers import parse_file
+
+    path = tmp_path / "volcano.md"
+    path.write_text(
+        "# Volcanoes\n\nErebus is in Antarctica.\n\n## Lava lake\n\nErebus holds a lava lake.\n\n"
+        "Setext title\n------------\n\nIt has been active since 1972.\n"
+    )
+    (document,) = parse_file(path)
+    chunks = Chunker(WordCounter(), max_tokens=6, overlap_tokens=0).chunk(document)
+    assert [c.text for c in chunks] == [
+        "Erebus is in Antarctica.",
+        "Erebus holds a lava lake.",
+        "It has been active since 1972.",
+    ]
+    assert [c.heading_path[-1] for c in chunks] == ["Volcanoes", "Lava lake", "Setext title"]
+
+
+def test_a_document_of_only_a_heading_keeps_it() -> None:
+    text = "# Release notes"
+    document = Document("r", "r", "r", text, sections=(Section(("Release notes",), 2, len(text)),))
+    assert [c.text for c in Chunker(WordCounter(), max_tokens=8, overlap_tokens=0).chunk(document)] == [
+        "# Release notes"
+    ]
+
+
+def test_passages_start_where_sentences_start_in_wrapped_text() -> None:
+    sentences = [
+        f"Sentence {i} runs on for quite a few words before it finally stops here." for i in range(12)
+    ]
+    wrapped = "\n".join(line for s in sentences for line in (s[:30], s[30:]))  # hard-wrapped, as in PDFs
+    document = Document(id="w", source="w", title="w", text=wrapped)
+    chunks = Chunker(WordCounter(), max_tokens=30, overlap_tokens=14).chunk(document)
+    assert len(chunks) > 3
+    for chunk in chunks:
+        assert chunk.text.startswith("Sentence ") and chunk.text.endswith("stops here."), chunk.text
+
+
+def test_a_sentence_over_the_budget_is_cut_at_its_line_breaks_first() -> None:
+    items = "\n".join(f"- item {i} alpha beta" for i in range(10))  # no stop: one long unit
+    document = Document(id="l", source="l", title="l", text=items)
+    chunks = Chunker(WordCounter(), max_tokens=12, overlap_tokens=0).chunk(document)
+    assert len(chunks) > 1 and all(c.text.startswith("- item ") for c in chunks)
+    assert all(len(c.text.split()) <= 12 for c in chunks)
 
 
 def test_overlap_repeats_trailing_sentences() -> None:
