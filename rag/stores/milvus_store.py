@@ -55,7 +55,7 @@ class MilvusLocation:
 
     @property
     def is_lite(self) -> bool:
-        return not self.uri.startswith(("http://", "https://", "tcp://", "unix:"))
+        return _is_lite(self.uri)
 
 
 def milvus_client(uri: str) -> object:
@@ -70,7 +70,12 @@ def milvus_client(uri: str) -> object:
                     "vector_store 'milvus' needs pymilvus (and milvus-lite for a local file): "
                     "pip install 'rag[scale]'."
                 ) from exc
-            if not uri.startswith(("http://", "https://", "tcp://", "unix:")):
+            if _is_lite(uri):
+                if not uri.endswith(".db"):
+                    raise RagError(
+                        f"milvus_uri {uri!r} is neither a server (http://host:19530) nor a Milvus Lite "
+                        "file, whose name must end in .db."
+                    )
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
             try:
                 client = MilvusClient(uri=uri)
@@ -83,9 +88,17 @@ def milvus_client(uri: str) -> object:
 def close_milvus_clients() -> None:
     """Close every client this process opened (stops embedded Milvus Lite)."""
     with _clients_lock:
-        for client in _clients.values():
+        for uri, client in _clients.items():
             client.close()  # type: ignore[attr-defined]
+            if _is_lite(uri):  # the embedded server holds the file until released
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(uri)
         _clients.clear()
+
+
+def _is_lite(uri: str) -> bool:
+    return not uri.startswith(("http://", "https://", "tcp://", "unix:"))
 
 
 class MilvusVectorStore:
@@ -277,6 +290,7 @@ class MilvusVectorStore:
                     f"Milvus collection {name!r} at {self.location.uri} holds vectors of {dims or '?'} "
                     f"dimensions, not {self.dimension}: set milvus_collection to another name, or drop it."
                 )
+            self.client.load_collection(name)  # type: ignore[attr-defined]  # reopened: loaded for search
             return
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
