@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# The README's screenshot: RAG_SCREENSHOT=docs/chat.png pytest tests/test_browser.py rewrites it.
+# A screenshot of the chat with the real model: RAG_SCREENSHOT=PATH.png pytest tests/test_browser.py writes it.
 SCREENSHOT = Path(os.environ.get("RAG_SCREENSHOT", Path(tempfile.gettempdir()) / "rag-chat.png"))
 XSS = (
     '<img src=x onerror="window.__xss=1"> Otter facts: sea otters <script>window.__xss=2</script> hold hands.'
@@ -140,12 +140,14 @@ def test_follow_up_and_new_conversation(page) -> None:  # noqa: ANN001
     ask(page, "Which volcano is the southernmost active volcano on Earth?")
     with page.expect_request("**/api/answer/stream") as request:
         ask(page, "What does it hold?")
-    history = request.value.post_data_json["history"]
-    assert [turn["role"] for turn in history] == ["user", "assistant"] and "Erebus" in history[1]["content"]
+    assert request.value.post_data_json["conversation_id"], "the server continues the stored conversation"
     assert page.locator(".turn").count() == 2
     assert "lava" in page.locator(".turn .answer").last.inner_text().lower()
     page.get_by_role("button", name="New conversation").click()
     assert page.locator(".turn").count() == 0
+    page.locator("#conversation-list button").first.click()  # stored: it opens again
+    page.locator(".turn").nth(1).wait_for()
+    assert "lava" in page.locator(".turn .answer").last.inner_text().lower()
 
 
 def test_upload_a_document_then_ask_about_it(page, tmp_path: Path) -> None:  # noqa: ANN001
