@@ -182,49 +182,31 @@ def _error_detail(response: httpx.Response) -> str:
 
 class ChatTemplate:
     """The chat template stored in a GGUF file, rendered as llama-cpp-python renders it (so a prompt
-    rendered here matches the one llama-cpp-python's server builds for the same messages)."""
+    rendered here matches the one llama-cpp-python's server builds for the same messages). Only the
+    file's vocabulary is loaded, not its weights."""
 
     def __init__(self, gguf_path: Path) -> None:
-        from gguf import GGUFReader
+        from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         try:
-            reader = GGUFReader(str(gguf_path))
-        except (OSError, ValueError) as error:
+            vocab = Llama(model_path=str(gguf_path), vocab_only=True, n_ctx=16, verbose=False)
+        except (ValueError, RuntimeError, OSError) as error:
             raise ModelUnavailableError(
                 f"Cannot read the chat template of {gguf_path} ({error}): fix `openai_template_gguf`."
             ) from error
-        template = _gguf_value(reader, "tokenizer.chat_template")
-        if not isinstance(template, str) or not template:
+        template = vocab.metadata.get("tokenizer.chat_template")
+        if not template:
             raise ModelUnavailableError(f"{gguf_path} holds no chat template: fix `openai_template_gguf`.")
-        tokens = reader.fields.get("tokenizer.ggml.tokens")
-
-        def token_text(key: str) -> str:
-            token = _gguf_value(reader, key)
-            if tokens is None or not isinstance(token, int) or token < 0:
-                return ""
-            return bytes(tokens.parts[tokens.data[token]]).decode("utf-8", errors="ignore")
-
-        self.source = Path(gguf_path).name
-        self._formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=token_text("tokenizer.ggml.eos_token_id"),
-            bos_token=token_text("tokenizer.ggml.bos_token_id"),
+        eos, bos = (
+            vocab._model.token_get_text(t) if t >= 0 else "" for t in (vocab.token_eos(), vocab.token_bos())
         )
+        self.source = Path(gguf_path).name
+        self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
 
     def render(self, messages: list[dict[str, str]]) -> str:
         """`messages` as prompt text, ending where the assistant's reply begins."""
         return self._formatter(messages=messages).prompt
-
-
-def _gguf_value(reader: Any, key: str) -> object:
-    found = reader.fields.get(key)
-    if found is None:
-        return None
-    value = found.parts[found.data[0]]
-    if key == "tokenizer.chat_template":
-        return bytes(value).decode("utf-8")
-    return int(value[0])
 
 
 @dataclass
