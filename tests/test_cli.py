@@ -218,3 +218,5 @@ def test_a_collection_is_ingested_and_asked_by_name(tmp_path: Path) -> None:
     asked = rag("ask", "How do I bake sourdough bread?", "--collection", "physics", cwd=tmp_path)
     assert asked.returncode == 0, asked.stderr
     assert "Nearest passages" in asked.stdout and "a.md" in asked.stdout
+    listed = rag("docs", "list", "--collection", "physics", "--json", cwd=tmp_path)
+    assert [Path(d["id"]).name for d in json.loads(listed.stdout)] == ["a.md"]

@@ -10,7 +10,14 @@ from typing import Annotated
 import typer
 
 from rag.catalog import DocumentSummary
-from rag.cli.common import IndexOption, open_assistant, out, reported_errors, settings_from_flags
+from rag.cli.common import (
+    CollectionOption,
+    IndexOption,
+    open_assistant,
+    out,
+    reported_errors,
+    settings_from_flags,
+)
 
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -20,10 +27,11 @@ docs_app = typer.Typer(help="List and remove indexed documents.", no_args_is_hel
 @docs_app.command("list")
 def docs_list(
     index: IndexOption = None,
+    collection: CollectionOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the indexed documents."""
-    assistant = open_assistant(settings_from_flags(index_dir=index))
+    assistant = open_assistant(settings_from_flags(index_dir=index, collection=collection))
     with reported_errors():
         documents = assistant.documents()
     if as_json:
@@ -50,9 +58,10 @@ def docs_remove(
         list[str], typer.Argument(help="Document ids or file paths, as `rag docs list` shows them.")
     ],
     index: IndexOption = None,
+    collection: CollectionOption = None,
 ) -> None:
     """Remove documents (and every document from the same file) from the index."""
-    assistant = open_assistant(settings_from_flags(index_dir=index))
+    assistant = open_assistant(settings_from_flags(index_dir=index, collection=collection))
     with reported_errors():
         removed = assistant.remove_documents(ids)
     for path in removed:
