@@ -128,3 +128,8 @@ def test_an_upload_accepted_before_a_kill_ends_indexed(serve: ServeProcess) -> N
         f"{serve.url}/api/search", json={"query": "Which glaciers calve icebergs?", "k": 1}
     ).json()
     assert passages["passages"][0]["title"] == "note"
+    check = subprocess.run(
+        [*RAG, "check", "--index", str(serve.root / "index")], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "The index is sound" in check.stdout
