@@ -84,6 +84,18 @@ class IndexCheck:
             return None
         return next((g for g in self.generations if g.intact and g.folder.name != self.live), None)
 
+    @property
+    def only_lexical_damaged(self) -> bool:
+        """Whether the live generation's only damage is in its BM25 files, which the catalog rebuilds."""
+        live = self.live_generation
+        return (
+            self.current_problem is None
+            and live is not None
+            and bool(live.problems)
+            and live.manifest is not None
+            and all(problem.startswith(f"{LEXICAL_DIR}/") for problem in live.problems)
+        )
+
     def advice(self) -> str:
         """What to do, in one or two sentences."""
         live = self.live_generation
@@ -91,6 +103,12 @@ class IndexCheck:
             return f"No index at {self.index_dir}. Build one with `rag ingest PATH --index {self.index_dir}`."
         if self.healthy and live is not None:
             return f"The index is sound: {live.folder.name} is live ({live.summary()})."
+        if self.only_lexical_damaged:
+            return (
+                f"Only the BM25 files are damaged, and the catalog holds what they are built from: "
+                f"`rag check --repair --index {self.index_dir}` rebuilds them into a new generation "
+                f"(no document is lost)."
+            )
         target = self.fallback()
         if target is not None:
             since = " (documents ingested after it was written must be ingested again)" if live else ""
@@ -283,14 +301,25 @@ def newest_intact_generation(index_dir: Path, exclude: Path | None = None) -> Ge
 
 
 def roll_back(index_dir: Path) -> GenerationCheck | None:
-    """Make the newest intact generation live when the index is damaged (atomically, holding the write
-    lock); None when the index was sound. IndexCorruptError when no intact generation is left."""
+    """Repair a damaged index, holding the write lock: rebuild damaged BM25 files into a new generation
+    (from the intact catalog), else make the newest intact generation live (an atomic pointer swap).
+    Returns the generation made live; None when the index was sound. IndexCorruptError when nothing
+    intact is left."""
     with WriteLock(index_dir):
         check = check_index(index_dir)
         if not check.exists:
             raise IndexMissingError(check.advice())
         if check.healthy:
             return None
+        if check.only_lexical_damaged:
+            from rag.index import Index
+
+            live = Index.open(index_dir)  # the BM25 files load lazily: opening does not read them
+            try:
+                rebuilt = live.begin().commit()  # a commit rebuilds BM25 from the catalog
+            finally:
+                live.close()
+            return check_generation(rebuilt)
         target = check.fallback()
         if target is None:
             raise IndexCorruptError(f"The index at {index_dir} cannot be repaired. {check.advice()}")

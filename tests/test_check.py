@@ -79,8 +79,6 @@ DAMAGES = {
     "vectors random": ("vectors.faiss", lambda p: p.write_bytes(np.random.default_rng(2).bytes(5000))),
     "vectors truncated": ("vectors.faiss", lambda p: p.write_bytes(p.read_bytes()[:100])),
     "catalog pages": ("catalog.sqlite", damage_catalog_pages),
-    "lexical ids": ("lexical", lambda p: (p / "chunk_ids.npy").write_bytes(b"garbage")),
-    "lexical vocabulary": ("lexical", lambda p: (p / "vocab.index.json").write_text("{broken")),
     "manifest": ("manifest.json", lambda p: p.write_text("[]")),
 }
 
@@ -100,7 +98,7 @@ def test_a_damaged_live_generation_is_named_and_rolled_back(index_dir: Path, dam
 
     code, output = check("--repair", "--index", str(index_dir))
     assert code == 0, output
-    assert "Repaired: gen-000001 is live again (3 documents" in output
+    assert "Repaired: gen-000001 is live (3 documents" in output
     assert (index_dir / "CURRENT").read_text() == "gen-000001\n"
     assistant = assistant_for(index_dir)
     assert len(assistant.documents()) == 3 and assistant.retrieve("volcano", 2)
@@ -109,6 +107,26 @@ def test_a_damaged_live_generation_is_named_and_rolled_back(index_dir: Path, dam
     assistant.ingest([index_dir.parent / "docs"])
     assert check("--index", str(index_dir))[0] == 0
     assert sorted(p.name for p in index_dir.glob("gen-*")) == ["gen-000001", "gen-000002"]
+
+
+LEXICAL_DAMAGES = {
+    "ids": lambda p: (p / "chunk_ids.npy").write_bytes(b"garbage"),
+    "vocabulary": lambda p: (p / "vocab.index.json").write_text("{broken"),
+    "params missing": lambda p: (p / "rag-lexical.json").unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", LEXICAL_DAMAGES)
+def test_damaged_bm25_files_are_rebuilt_from_the_catalog(index_dir: Path, damage: str) -> None:
+    LEXICAL_DAMAGES[damage](index_dir / "gen-000002" / "lexical")
+    code, output = check("--index", str(index_dir))
+    assert code == 1 and "gen-000002 (live): DAMAGED" in output and "    lexical/: is damaged: " in output
+    assert "rebuilds them into a new generation (no document is lost)" in output
+    code, output = check("--repair", "--index", str(index_dir))
+    assert code == 0, output
+    assert "Repaired: gen-000003 is live (4 documents" in output
+    assistant = assistant_for(index_dir)
+    assert len(assistant.documents()) == 4 and assistant.retrieve("volcano", 2)
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00\xff garbage", b"gen-000042\n"])
@@ -120,7 +138,7 @@ def test_a_garbled_current_is_repaired_to_the_newest_intact_generation(
     assert code == 1 and "CURRENT: " in output and "does not say which generation is live" in output
     assert "Generation gen-000002 is intact (4 documents" in output
     code, output = check("--repair", "--index", str(index_dir))
-    assert code == 0 and "Repaired: gen-000002 is live again" in output
+    assert code == 0 and "Repaired: gen-000002 is live (4 documents" in output
     assert len(assistant_for(index_dir).documents()) == 4
 
 

@@ -66,7 +66,7 @@ def _print(report, repaired) -> None:  # noqa: ANN001
     for leftover in report.leftovers:
         line(f"  {leftover}: leftover of an interrupted write (the next ingest removes it)")
     if repaired is not None:
-        line(f"Repaired: {repaired.folder.name} is live again ({repaired.summary()}).")
+        line(f"Repaired: {repaired.folder.name} is live ({repaired.summary()}).")
     message = report.advice()
     if report.healthy:
         line(message)
