@@ -7,6 +7,7 @@ the Assistant and the app are real.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,9 @@ def _settings(root: Path, name: str, **overrides: object) -> Settings:
     )
 
 
-@pytest.fixture()
-def app_parts(tmp_path: Path) -> tuple[TestClient, Assistant, ScriptedGenerator]:
+@pytest.fixture(scope="module")
+def app_parts(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestClient, Assistant, ScriptedGenerator]:
+    tmp_path = tmp_path_factory.mktemp("collections")
     docs = tmp_path / "docs"
     (docs / "volcanoes").mkdir(parents=True)
     (docs / "kitchen").mkdir()
@@ -40,7 +42,7 @@ def app_parts(tmp_path: Path) -> tuple[TestClient, Assistant, ScriptedGenerator]
     (docs / "kitchen" / "bread.txt").write_text("Bread rises because yeast ferments the dough.\n")
     embedder = BagOfWordsEmbedder()
     Assistant(_settings(tmp_path, "kitchen"), embedder=embedder).ingest([docs / "kitchen"])
-    generator = ScriptedGenerator(*["Erebus is a volcano [1]."] * 4)
+    generator = ScriptedGenerator(*["Erebus is a volcano [1]."] * 10)
     default = Assistant(
         _settings(tmp_path, "main"), embedder=embedder, generator=generator, support_checker=KeywordChecker()
     )
@@ -113,3 +115,23 @@ def test_per_question_options_are_validated_and_used(app_parts) -> None:  # noqa
     assert off["sentences"] and all(s["supported"] is None for s in off["sentences"])
     flagged = client.post("/api/answer", json={"question": "lava lake?", "k": 1}).json()
     assert all(s["supported"] is not None for s in flagged["sentences"])
+
+
+def test_an_upload_to_a_new_collection_starts_it(app_parts) -> None:  # noqa: ANN001
+    client, default, _ = app_parts
+    files = {"files": ("honey.txt", b"Bees make honey from flower nectar.\n", "text/plain")}
+    job = client.post("/api/documents", params={"collection": "garden"}, files=files).json()
+    deadline = time.monotonic() + 60
+    while job["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+        job = client.get(f"/api/jobs/{job['id']}", params={"collection": "garden"}).json()
+    assert job["status"] == "done" and job["files"][0]["status"] == "indexed", job
+    assert "/garden/" in job["files"][0]["path"].replace("\\", "/")
+    assert "garden" in [c["name"] for c in client.get("/api/collections").json()]
+    found = client.post("/api/search", json={"question": "honey bee", "collection": "garden"}).json()
+    assert [p["document"].rsplit("/", 1)[-1] for p in found["passages"]] == ["honey.txt"]
+    assert client.get("/api/documents").json() and all(
+        not d["id"].endswith("honey.txt") for d in client.get("/api/documents").json()
+    )
+    assert client.app.state.service.collections.get("garden").embedder is default.embedder
