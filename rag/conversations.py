@@ -121,6 +121,10 @@ class Conversation:
         return "\n".join(lines).rstrip() + "\n"
 
 
+def _not_found(conversation_id: str) -> ConversationNotFoundError:
+    return ConversationNotFoundError(f"No conversation {conversation_id!r}: it may have been deleted.")
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -134,17 +138,29 @@ def title_of(question: str) -> str:
 
 
 class ConversationStore:
-    """Conversations in one SQLite file; safe to share between the server's threads."""
+    """Conversations in one SQLite file, made by the first conversation (a server that is never asked
+    anything leaves no file, nor an index folder); safe to share between the server's threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.executescript(_SCHEMA)
+        self._connection: sqlite3.Connection | None = None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.executescript(_SCHEMA)
+            self._connection = db
+        return self._connection
+
+    def _missing(self) -> bool:
+        """Whether no conversation was ever stored (then reading creates nothing)."""
+        return self._connection is None and not self.path.exists()
 
     @classmethod
     def beside(cls, index_dir: Path) -> ConversationStore:
@@ -153,7 +169,9 @@ class ConversationStore:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
     def create(self, title: str = "New conversation") -> Conversation:
         now = time.time()
@@ -167,6 +185,8 @@ class ConversationStore:
 
     def list(self) -> list[Conversation]:
         """Every conversation, the most recently updated first (without their messages)."""
+        if self._missing():
+            return []
         with self._lock:
             rows = self._db.execute(
                 "SELECT c.*, (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS n "
@@ -176,13 +196,15 @@ class ConversationStore:
 
     def get(self, conversation_id: str) -> Conversation:
         """A conversation with its messages, or ConversationNotFoundError."""
+        if self._missing():
+            raise _not_found(conversation_id)
         with self._lock:
             row = self._db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
             rows = self._db.execute(
                 "SELECT * FROM messages WHERE conversation_id = ? ORDER BY ord", (conversation_id,)
             ).fetchall()
         if row is None:
-            raise ConversationNotFoundError(f"No conversation {conversation_id!r}: it may have been deleted.")
+            raise _not_found(conversation_id)
         messages = [
             Message(
                 r["role"],
@@ -199,19 +221,23 @@ class ConversationStore:
         title = title_of(title)
         if not title:
             raise InvalidInputError("A conversation's title cannot be blank.")
+        if self._missing():
+            raise _not_found(conversation_id)
         with self._lock:
             found = self._db.execute(
                 "UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id)
             ).rowcount
         if not found:
-            raise ConversationNotFoundError(f"No conversation {conversation_id!r}: it may have been deleted.")
+            raise _not_found(conversation_id)
         return self.get(conversation_id)
 
     def delete(self, conversation_id: str) -> None:
+        if self._missing():
+            raise _not_found(conversation_id)
         with self._lock:
             found = self._db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount
         if not found:
-            raise ConversationNotFoundError(f"No conversation {conversation_id!r}: it may have been deleted.")
+            raise _not_found(conversation_id)
 
     def add_exchange(
         self, conversation_id: str, question: str, answer: str, payload: dict[str, Any] | None, stopped: bool
@@ -228,9 +254,7 @@ class ConversationStore:
                 if not self._db.execute(
                     "UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id)
                 ).rowcount:
-                    raise ConversationNotFoundError(
-                        f"No conversation {conversation_id!r}: it may have been deleted."
-                    )
+                    raise _not_found(conversation_id)
                 first = row[0]
                 self._db.executemany(
                     "INSERT INTO messages (conversation_id, ord, role, content, answer, stopped, created) "

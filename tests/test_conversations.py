@@ -16,7 +16,7 @@ from test_api import assert_error, sse_events
 from rag.api import create_app
 from rag.assistant import Assistant
 from rag.config import Settings
-from rag.conversations import CONVERSATIONS_FILE, ConversationStore
+from rag.conversations import CONVERSATIONS_FILE, ConversationNotFoundError, ConversationStore
 
 
 def make_client(tmp_path: Path, generator: object, **overrides: object) -> tuple[TestClient, Assistant]:
@@ -189,3 +189,28 @@ def test_the_original_file_is_sent_as_an_attachment(client: TestClient) -> None:
     assert "sandbox" in served.headers["content-security-policy"]
     assert_error(client.get("/api/documents/..%2F..%2Fetc%2Fpasswd/file"), 404)
     assert_error(client.get("/api/documents/../../etc/passwd/file"), 404)
+
+
+def test_a_citation_spanning_pages_names_the_page_of_its_text_and_the_range() -> None:
+    from rag.grounding import with_pages
+    from rag.types import Citation, Document, PageSpan
+
+    text = "Foot of page one.\n\nTop of page two holds most of the quoted passage here."
+    document = Document("a.pdf", "a.pdf", "A", text, pages=(PageSpan(1, 0, 19), PageSpan(2, 19, len(text))))
+    start = text.index("one.")
+    cited = with_pages(Citation(1, "a.pdf", "A", 1, start, len(text), text[start:], 0.5), document)
+    assert (cited.page, cited.page_start, cited.page_end) == (2, 1, 2)
+    inside = with_pages(Citation(1, "a.pdf", "A", 1, 0, 10, text[:10], 0.5), document)
+    assert (inside.page, inside.page_start, inside.page_end) == (1, 1, 1)
+    plain = Document("a.md", "a.md", "A", text)
+    assert with_pages(Citation(1, "a.md", "A", None, 0, 10, text[:10], 0.5), plain).page_start is None
+
+
+def test_a_server_never_asked_anything_leaves_no_file(tmp_path: Path) -> None:
+    store = ConversationStore.beside(tmp_path / "index")
+    assert store.list() == []
+    with pytest.raises(ConversationNotFoundError):
+        store.get("nothing")
+    with pytest.raises(ConversationNotFoundError):
+        store.delete("nothing")
+    assert not (tmp_path / "index").exists()
