@@ -87,10 +87,9 @@ def test_an_answer_is_limited_to_the_documents_named(app_parts) -> None:  # noqa
     assert {p["document"] for p in answer["passages"]} == {etna}
     assert "Etna is a volcano" in generator.calls[-1][-1]["content"]
     assert "Erebus is a volcano with" not in generator.calls[-1][-1]["content"]
-    error = assert_error(
-        client.post("/api/search", json={"question": "lava", "documents": ["nowhere.md"]}), 400
-    )
-    assert "nowhere.md" in error["message"]
+    for route in ("/api/search", "/api/answer", "/api/answer/stream"):
+        error = assert_error(client.post(route, json={"question": "lava", "documents": ["nowhere.md"]}), 400)
+        assert "nowhere.md" in error["message"]
 
 
 def test_search_takes_question_or_its_former_name_query(app_parts) -> None:  # noqa: ANN001

@@ -126,6 +126,8 @@ class ApiService:
         """
         options = options or QuestionOptions()
         assistant = self.collections.get(options.collection)
+        if options.filters is not None:  # an unknown document is a 400 now, not an error mid-stream
+            options.filters.allowed_chunk_ids(assistant.index())
         ticket = self.queue.admit()
         stream = assistant.ask_stream(question, k, **_history(history), **options.ask_options())
         return _bridge(stream, ticket, self.queue if statuses else None)
