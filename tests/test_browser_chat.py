@@ -125,7 +125,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Keyw
     cwd.chdir(root)  # documents are then named docs/volcano.md, as in a real collection
     docs = root / "docs"
     docs.mkdir()
-    (docs / "volcano.md").write_text("# Volcanoes\n\nErebus is a volcano in Antarctica. Erebus holds a lava lake.\n")
+    (docs / "volcano.md").write_text(
+        "# Volcanoes\n\nErebus is a volcano in Antarctica. Erebus holds a lava lake.\n"
+    )
     (docs / "honey.txt").write_text(
         'Bees make honey from flower nectar. <img src=x onerror="window.__xss=1"> '
         "<script>window.__xss=2</script> Honey keeps for years, made by bees.\n"
@@ -230,6 +232,7 @@ def test_conversations_are_listed_restored_renamed_exported_and_deleted(page, se
     page.locator(".turn").nth(1).locator(".answer").filter(has_text="lava lake").wait_for()
     assert page.locator(".turn").count() == 2, "a reload restores the open conversation"
     assert page.locator(".turn .sources li").count() == 2 and page.locator(".turn button.cite").count() >= 2
+    assert page.locator(".turn .sources .heading-path").first.inner_text() == "Volcanoes", "heading apart"
 
     page.get_by_role("button", name="Rename").click()
     page.get_by_label("New title").fill("Erebus questions")

@@ -271,6 +271,7 @@ function renderAnswer(turn, data, collection) {
   if (data.abstained) box.append(el("strong", "abstain-label", "Not in the documents: "));
   renderAnswerText(box, data, byNumber);
   turn.sources.replaceChildren();
+  const headingOf = new Map((data.passages || []).map((p) => [`${p.document}:${p.start}`, p.heading]));
   const nearest = data.abstained && !data.citations.length;
   const listed = nearest ? (data.passages || []).slice(0, 3) : data.citations;
   if (listed.length) {
@@ -285,7 +286,10 @@ function renderAnswer(turn, data, collection) {
     open.type = "button";
     open.addEventListener("click", () => showSource(item));
     const passage = renderMarkdown(el("div", "passage"), item.quote ?? item.text);
-    li.append(open, el("span", "where", ` (${pages ? `${item.document}, ${pages}` : item.document})`), passage);
+    li.append(open, el("span", "where", ` (${pages ? `${item.document}, ${pages}` : item.document})`));
+    const heading = item.heading ?? headingOf.get(`${item.document}:${item.start}`);
+    if (heading) li.append(el("span", "heading-path", heading));  // context, shown apart from the text
+    li.append(passage);
     turn.sources.append(li);
     if (i === 0 && item.n === undefined) li.classList.add("nearest");
   });
