@@ -217,3 +217,20 @@ def test_rag_serve_refuses_a_damaged_index_with_what_to_do(tmp_path: Path, embed
     assert "Traceback" not in result.stderr and "Loading the language model" not in result.stderr
     assert "gen-000002/catalog.sqlite: fails SQLite's integrity check" in result.stderr
     assert "gen-000001 beside it is intact" in result.stderr and "rag check --repair" in result.stderr
+
+
+def test_a_catalog_damaged_while_serving_is_a_503_naming_rag_check(index_dir: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from rag.api import create_app
+
+    assistant = Assistant(
+        Settings(index_dir=index_dir, upload_dir=index_dir.parent / "uploads"), embedder=BagOfWordsEmbedder()
+    )
+    client = TestClient(create_app(assistant), raise_server_exceptions=False)
+    assert client.get("/api/health").json()["status"] == "ok"
+    damage_catalog_pages(index_dir / "gen-000002" / "catalog.sqlite")  # pages no request has read yet
+    response = client.get("/api/documents")
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["type"] == "IndexCorruptError" and f"rag check --index {index_dir}" in error["message"]

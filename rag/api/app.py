@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -105,6 +106,20 @@ def create_app(assistant: Assistant) -> FastAPI:
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = _HTTP_ERROR_TYPES.get(exc.status_code, "HTTPError")
         return _error(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(sqlite3.DatabaseError)
+    async def damaged_database(_request: Request, exc: sqlite3.DatabaseError) -> JSONResponse:
+        """A damaged SQLite file met after start ("malformed", "not a database"): 503 naming the way to
+        find it, not a 500 (locks and other operational errors stay 500s)."""
+        if type(exc) is not sqlite3.DatabaseError:
+            return await unexpected(_request, exc)
+        log.error("damaged database: %s", exc)
+        return _error(
+            503,
+            "IndexCorruptError",
+            f"A database file of the index cannot be read ({exc}). `rag check --index "
+            f"{assistant.index_dir}` names the damaged file and what to do.",
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
