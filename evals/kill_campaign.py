@@ -5,7 +5,8 @@ uploads; no upload that got a 202 may be lost, and the index must pass `rag chec
 
 Each round, on one index and upload folder: the running server is sent 1-3 uploads (1-3 files each: short
 notes and a long report that takes the embedder many batches, all with distinct text) while a timer,
-seeded, SIGKILLs it 0.2 s to `--max-delay` s after the first upload; the server is started again and
+seeded, SIGKILLs it 0.2 s to `--max-delay` s after the first upload starts (a request in flight then
+is never acknowledged); the server is started again and
 every accepted job (202) is followed through GET /api/jobs/{id} until it is done or failed. A file
 counts as indexed when its job says so and its document is listed by GET /api/documents; as failed
 visibly when its job reports it failed (with the reason); as lost otherwise (job unknown, unfinished
@@ -284,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument(
-        "--max-delay", type=float, default=6.0, help="Latest kill, seconds after the first upload."
+        "--max-delay", type=float, default=6.0, help="Latest kill, seconds after the uploads start."
     )
     parser.add_argument(
         "--settle", type=float, default=600.0, help="Seconds a restarted job may take to finish."
