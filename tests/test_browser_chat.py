@@ -56,6 +56,7 @@ REPLIES = {
     "lava": "The lava of Erebus flows slowly into a lake [1].",
     "volcano": "Erebus is a volcano in Antarctica [1].",
     "ice": " ".join(["Ice"] + ["melts slowly"] * 200) + " [1].",
+    "bread": "Bread rises because yeast ferments the dough [1].",
 }
 
 
@@ -149,6 +150,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Keyw
         support_checker=KeywordChecker(),
     )
     assistant.ingest([docs])
+    kitchen = root / "kitchen-docs"
+    kitchen.mkdir()
+    (kitchen / "bread.txt").write_text("Bread rises because yeast ferments the dough.\n")
+    Assistant(
+        assistant.settings.model_copy(update={"index_dir": root / "kitchen"}), embedder=BagOfWordsEmbedder()
+    ).ingest([kitchen])
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(assistant), host="127.0.0.1", port=port, log_level="warning")
@@ -394,3 +401,25 @@ def test_accessibility_and_phone_width(browser, served) -> None:  # noqa: ANN001
     page.locator("#documents tbody tr").first.wait_for()
     assert serious_violations(page) == []
     context.close()
+
+
+def test_the_documents_page_and_the_chat_choose_one_collection(page) -> None:  # noqa: ANN001
+    page.goto("/documents")
+    page.locator("#documents tbody tr").first.wait_for()
+    assert page.locator("#documents tbody tr", has_text="bread").count() == 0
+    page.get_by_label("Collection").fill("kitchen")
+    page.get_by_label("Collection").press("Enter")
+    page.locator("#documents tbody tr", has_text="bread").wait_for()
+    assert page.locator("#documents tbody tr").count() == 1
+    page.goto("/")
+    page.get_by_text("Options").click()
+    assert page.get_by_label("Collection").input_value() == "kitchen", "the chat asks the chosen collection"
+    page.get_by_text("Options").click()
+    with page.expect_request("**/api/answer/stream") as request:
+        turn = ask(page, "Why does bread rise?")
+    assert request.value.post_data_json["collection"] == "kitchen"
+    assert "yeast" in turn.locator(".answer").inner_text()
+    turn.locator(".sources button.link").first.click()
+    page.locator("dialog#viewer mark").filter(has_text="yeast ferments").wait_for()
+    page.keyboard.press("Escape")
+    page.evaluate("localStorage.clear()")

@@ -54,12 +54,12 @@ async function loadCollections() {
     const response = await fetch("/api/collections", {headers: apiHeaders()});
     if (!response.ok) return;
     const collections = await response.json();
-    if (!Array.isArray(collections) || collections.length < 2) return;
-    const saved = options.collection.value;
+    if (!Array.isArray(collections) || (collections.length < 2 && !options.collection.value)) return;
+    const saved = localStorage.getItem("rag-option-collection") || "";
     for (const c of collections) {
       if (!c.default) options.collection.append(new Option(c.name, c.name));
     }
-    options.collection.value = saved;
+    options.collection.value = collections.some((c) => c.name === saved && !c.default) ? saved : "";
     document.getElementById("option-collection-row").hidden = false;
   } catch (_) { /* a server without collections */ }
 }

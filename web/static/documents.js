@@ -9,10 +9,32 @@ const uploadButton = document.getElementById("upload");
 const progress = document.getElementById("upload-progress");
 const uploadStatus = document.getElementById("upload-status");
 const fileResults = document.getElementById("upload-files");
+const collectionInput = document.getElementById("collection");
+
+// The collection this page shows and uploads to; the chat's Options use the same choice.
+collectionInput.value = localStorage.getItem("rag-option-collection") || "";
+collectionInput.addEventListener("change", () => {
+  localStorage.setItem("rag-option-collection", collectionInput.value.trim());
+  loadDocuments();
+});
+
+function inCollection(url) {
+  const name = collectionInput.value.trim();
+  return name ? `${url}${url.includes("?") ? "&" : "?"}collection=${encodeURIComponent(name)}` : url;
+}
+
+async function loadCollections() {
+  try {
+    const response = await fetch("/api/collections", {headers: apiHeaders()});
+    if (!response.ok) return;
+    const names = document.getElementById("collection-names");
+    names.replaceChildren(...(await response.json()).map((c) => new Option(`${c.documents} documents`, c.name)));
+  } catch (_) { /* a server without collections */ }
+}
 
 async function loadDocuments() {
   try {
-    const response = await fetch("/api/documents", {headers: apiHeaders()});
+    const response = await fetch(inCollection("/api/documents"), {headers: apiHeaders()});
     if (!response.ok) throw new Error(await errorMessage(response));
     const documents = await response.json();
     table.replaceChildren();
@@ -35,7 +57,7 @@ async function loadDocuments() {
 
 async function removeDocument(doc) {
   if (!confirm(`Remove "${doc.title}" from the index?`)) return;
-  const response = await fetch(documentUrl(doc.id), {method: "DELETE", headers: apiHeaders()});
+  const response = await fetch(inCollection(documentUrl(doc.id)), {method: "DELETE", headers: apiHeaders()});
   listStatus.textContent = response.ok ? `Removed ${doc.title}` : "Could not remove: " + await errorMessage(response);
   await loadDocuments();
 }
@@ -57,7 +79,7 @@ async function followJob(job) {
       : "Indexing…";
     showFiles(job.files);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const response = await fetch(`/api/jobs/${encodeURIComponent(job.id)}`, {headers: apiHeaders()});
+    const response = await fetch(inCollection(`/api/jobs/${encodeURIComponent(job.id)}`), {headers: apiHeaders()});
     if (!response.ok) throw new Error(await errorMessage(response));
     job = await response.json();
   }
@@ -73,7 +95,7 @@ uploadForm.addEventListener("submit", (event) => {
   const body = new FormData();
   for (const file of fileInput.files) body.append("files", file, file.name);
   const request = new XMLHttpRequest();
-  request.open("POST", "/api/documents");
+  request.open("POST", inCollection("/api/documents"));
   for (const [name, value] of Object.entries(apiHeaders())) request.setRequestHeader(name, value);
   request.responseType = "json";
   uploadButton.disabled = true;
@@ -99,9 +121,11 @@ uploadForm.addEventListener("submit", (event) => {
       uploadButton.disabled = false;
       progress.hidden = true;
       await loadDocuments();
+      await loadCollections();
     }
   });
   request.send(body);
 });
 
+loadCollections();
 loadDocuments();
