@@ -34,11 +34,13 @@ class IngestProgress:
         self.progress = progress
         self.files_total = files_total
         self.files_read = self.chunks_found = self.embedded = 0
-        self.started = time.monotonic()
+        self.started: float | None = None  # the first event: the rate leaves out the model's loading
         self.task: TaskID = progress.add_task("Indexing", total=None, files="", chunks="", rate="")
         self._show()
 
     def __call__(self, kind: str, n: int) -> None:
+        if self.started is None:
+            self.started = time.monotonic()
         if kind == "files":
             self.files_read += n
         elif kind == "chunks":
@@ -59,15 +61,16 @@ class IngestProgress:
 
     def _show(self) -> None:
         total, exact = self.estimated_total()
-        elapsed = max(time.monotonic() - self.started, 1e-6)
+        elapsed = max(time.monotonic() - (self.started or time.monotonic()), 1e-6)
         chunks = f"{self.embedded}/{'' if exact else '~'}{int(total)} chunks" if total else "reading files"
+        rate = f"{self.embedded / elapsed:5.1f} chunks/s" if self.embedded else " " * 14
         self.progress.update(
             self.task,
             completed=self.embedded,
             total=total,
             files=f"{self.files_read}/{self.files_total} files",
             chunks=chunks,
-            rate=f"{self.embedded / elapsed:.1f} chunks/s" if self.embedded else "",
+            rate=rate,
         )
 
 
@@ -106,7 +109,7 @@ def ingest(
         reported_errors(),
         Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             TextColumn("{task.fields[files]} • {task.fields[chunks]} • {task.fields[rate]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
