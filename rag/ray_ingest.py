@@ -6,6 +6,9 @@ catalog and vector-store writes (in file order, so chunk ids are the same as in-
 commit. Ray runs locally (`ray_workers` CPUs) or on the cluster `RAY_ADDRESS` names; there every node needs
 rag installed and the files at the same paths (a shared volume).
 
+Ray Data may fuse the parse stage into the embedding actors (one process reads, parses, chunks and
+embeds a file: no transfer between them); either way files are handled `ray_workers` at a time.
+
 The parse limits' time budget and memory cap (parse_timeout_seconds, max_parse_memory_mb) are the
 in-process pool's: Ray tasks run without them (Ray's memory monitor stops a runaway worker instead).
 """
@@ -57,12 +60,16 @@ def ray_session(workers: int) -> Iterator[Any]:
         raise RagError("`rag ingest --engine ray` needs Ray: pip install 'rag[scale]'.") from exc
     started = False
     if not ray.is_initialized():
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         address = os.environ.get("RAY_ADDRESS")
         if address:
-            ray.init(address=address, **options)
+            ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=workers, object_store_memory=_OBJECT_STORE_BYTES, **options)
+            ray.init(
+                num_cpus=workers,
+                object_store_memory=_OBJECT_STORE_BYTES,
+                include_dashboard=False,
+                log_to_driver=False,
+            )
         started = True
     try:
         yield ray
