@@ -214,3 +214,26 @@ def test_a_server_never_asked_anything_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(ConversationNotFoundError):
         store.delete("nothing")
     assert not (tmp_path / "index").exists()
+
+
+def test_a_stream_stopped_while_it_waits_leaves_the_queue(tmp_path: Path) -> None:
+    generator = GatedGenerator(tokens=3)
+    client, _ = make_client(tmp_path, generator, max_queued_answers=2)
+    queue = client.app.state.service.queue
+    thread = threading.Thread(target=lambda: client.post("/api/answer", json={"question": "volcano MARKA"}))
+    thread.start()
+    deadline = time.monotonic() + 20
+    while generator.started < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    with client.stream("POST", "/api/answer/stream", json={"question": "volcano MARKB"}) as response:
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                assert json.loads(line[5:]) == {"step": "queued", "ahead": 1}
+                break
+    while queue.admitted != 1:  # the waiting stream is gone; the first answer still runs
+        assert time.monotonic() < deadline, "the stopped stream still holds its place"
+        time.sleep(0.02)
+    generator.gate.set()
+    thread.join(30)
+    assert generator.started == 1 and queue.admitted == 0, "the stopped question never reached the model"
