@@ -113,9 +113,9 @@ def print_answer(answer: Answer) -> None:
         if passages:
             out.print("\n[dim]Nearest passages (not enough to answer):[/dim]")
             for passage in passages:
-                out.print(
-                    f"  - {passage.source} (relevance {passage.relevance:.2f})", highlight=False, markup=False
-                )
+                heading = passage.chunk.heading_path
+                where = passage.source + (f" › {heading[-1]}" if heading else "")
+                out.print(f"  - {where} (relevance {passage.relevance:.2f})", highlight=False, markup=False)
         return
     out.print("\n[bold]Sources[/bold]")
     for c in sorted(answer.citations, key=lambda c: c.n):
