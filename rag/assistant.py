@@ -63,6 +63,8 @@ class Assistant:
             generator=lambda: self.generator,
             support_checker=lambda: self.support_checker,
         )
+        if models is not None:  # one model: one generation at a time, whatever the collection asking
+            self.answerer.generation_lock = models.answerer.generation_lock
 
     # Components
     @cached_property

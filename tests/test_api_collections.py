@@ -67,6 +67,7 @@ def test_each_request_searches_its_collection_and_the_models_load_once(app_parts
     other = collections.get("kitchen")
     assert other is not default and other.embedder is default.embedder
     assert other.generator is default.generator
+    assert other.answerer.generation_lock is default.answerer.generation_lock
     documents = client.get("/api/documents", params={"collection": "kitchen"}).json()
     assert [d["id"].rsplit("/", 1)[-1] for d in documents] == ["bread.txt"]
 
