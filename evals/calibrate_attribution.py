@@ -30,6 +30,7 @@ def sentence_scores(records: Path, index: Path) -> list[tuple[bool, str, list]]:
     from rag.config import Settings
     from rag.evaluation.records import read_records
     from rag.grounding import claim_of
+    from rag.parsers.jsonl import corpus_id
 
     assistant = Assistant(Settings(index_dir=index, answer_style="short"))
     checker = assistant.support_checker
@@ -39,7 +40,7 @@ def sentence_scores(records: Path, index: Path) -> list[tuple[bool, str, list]]:
         if answer is None or answer.abstained or not answer.sentences:
             continue
         passages = assistant.retrieve(record.question)
-        ids = [p.chunk.doc_id for p in passages]
+        ids = [corpus_id(p.chunk.doc_id, p.source) for p in passages]
         sentences = []
         for s in answer.sentences:
             claim = claim_of(s.text, record.question)

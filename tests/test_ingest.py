@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import time
@@ -171,3 +172,19 @@ def test_a_document_of_too_many_chunks_is_refused_with_its_setting(tmp_path: Pat
     assert re.fullmatch(
         r"\d+ chunks, more than the limit of 3 \(setting max_chunks_per_document\)", failure.reason
     )
+
+
+def test_jsonl_ids_are_namespaced_by_their_file(assistant: Assistant, corpus: Path) -> None:
+    genuine = display_path(corpus / "bread.txt")
+    claim = {"_id": genuine, "title": "Impostor", "text": "Bread is made of lava."}
+    (corpus / "attack.jsonl").write_text(
+        json.dumps(claim) + "\n" + json.dumps({"_id": "1", "text": "Honey."})
+    )
+    (corpus / "other.jsonl").write_text(json.dumps({"_id": "1", "text": "Ice."}) + "\n")
+    report = assistant.ingest([corpus])
+    assert not report.failed and len(report.added) == 4
+    assert assistant.document(genuine).text == "Bread rises because yeast ferments the dough.\n"
+    ids = {d.id for d in assistant.documents()}
+    attack, other = display_path(corpus / "attack.jsonl"), display_path(corpus / "other.jsonl")
+    assert {f"{attack}#{genuine}", f"{attack}#1", f"{other}#1", genuine} <= ids
+    assert assistant.document(f"{other}#1").text == "Ice."

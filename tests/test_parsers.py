@@ -17,6 +17,7 @@ from fpdf import FPDF
 
 from rag.errors import ParseError, UnsupportedFileError
 from rag.parsers import SUPPORTED_SUFFIXES, ParseLimits, parse, parse_file, read_file
+from rag.parsers.jsonl import corpus_id
 from rag.types import Document
 
 DOCUMENTS = Path(__file__).resolve().parent.parent / "documents"
@@ -311,11 +312,12 @@ def test_jsonl_beir_lines_become_documents(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     documents = parse_file(path)
     assert [(d.id, d.title, d.text) for d in documents] == [
-        ("d1", "First", "Text one."),
-        ("7", "7", "Text two."),
-        ("d3", "Only a title", "Only a title"),
+        (f"{path}#d1", "First", "Text one."),
+        (f"{path}#7", "7", "Text two."),
+        (f"{path}#d3", "Only a title", "Only a title"),
     ]
     assert all(d.source == str(path) for d in documents)
+    assert [corpus_id(d.id, d.source) for d in documents] == ["d1", "7", "d3"]
     assert documents[0].content_hash == hashlib.sha256(lines[0].encode("utf-8")).hexdigest()
     assert len({d.content_hash for d in documents}) == 3
 

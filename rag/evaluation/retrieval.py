@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from rag.config import Settings
 from rag.evaluation.datasets import RetrievalDataset
 from rag.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k, unique_in_order
+from rag.parsers.jsonl import corpus_id
 
 if TYPE_CHECKING:
     from rag.assistant import Assistant
@@ -63,7 +64,7 @@ def evaluate_mode(
         started = time.perf_counter()
         passages = retriever.retrieve(text, DEPTH)
         latencies.append((time.perf_counter() - started) * 1000)
-        rankings[query_id] = unique_in_order([p.chunk.doc_id for p in passages])
+        rankings[query_id] = unique_in_order([corpus_id(p.chunk.doc_id, p.source) for p in passages])
     metrics = score_rankings(rankings, dataset.qrels, latencies)
     if latency_k > 0 and latency_queries > 0:
         answering, cpu = [], []

@@ -1,4 +1,8 @@
-"""JSON Lines corpora in the BEIR layout: one document per line, `{"_id" (or "id"), "title", "text"}`."""
+"""JSON Lines corpora in the BEIR layout: one document per line, `{"_id" (or "id"), "title", "text"}`.
+
+A line's document is identified as `<file>#<id>`: ids are namespaced by their file, so no file can claim
+the id of a document from another file (two corpora may both have a document "1").
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,17 @@ import json
 from rag.errors import ParseError
 from rag.parsers.common import SourceFile, decode_text, normalize
 from rag.types import Document
+
+
+def document_id(source: str, corpus_id: str) -> str:
+    """The id of the document a line of the file `source` gives the id `corpus_id`."""
+    return f"{source}#{corpus_id}"
+
+
+def corpus_id(document_id: str, source: str) -> str:
+    """The id the corpus gave a document (its id without the `<file>#` namespace); other ids as they are."""
+    namespace = f"{source}#"
+    return document_id[len(namespace) :] if document_id.startswith(namespace) else document_id
 
 
 def parse_jsonl(file: SourceFile) -> list[Document]:
@@ -26,6 +41,8 @@ def parse_jsonl(file: SourceFile) -> list[Document]:
             record = json.loads(line)
         except json.JSONDecodeError:
             raise ParseError(source, f"line {number}: invalid JSON") from None
+        except RecursionError:
+            raise ParseError(source, f"line {number}: JSON nested too deeply to read") from None
         if not isinstance(record, dict):
             raise ParseError(source, f"line {number}: expected a JSON object with '_id' and 'text'")
         doc_id = record.get("_id", record.get("id"))
@@ -33,6 +50,7 @@ def parse_jsonl(file: SourceFile) -> list[Document]:
             doc_id = str(doc_id)
         if not isinstance(doc_id, str) or not doc_id.strip():
             raise ParseError(source, f"line {number}: missing '_id' (or 'id')")
+        doc_id = normalize(doc_id)
         title, text = record.get("title") or "", record.get("text") or ""
         if not isinstance(title, str) or not isinstance(text, str):
             raise ParseError(source, f"line {number}: 'title' and 'text' must be strings")
@@ -44,7 +62,7 @@ def parse_jsonl(file: SourceFile) -> list[Document]:
             continue
         documents.append(
             Document(
-                id=doc_id,
+                id=document_id(source, doc_id),
                 source=source,
                 title=title or doc_id,
                 text=text or title,
