@@ -314,6 +314,7 @@ function newTurn(question) {
   };
   turn.copy.type = "button";
   turn.copy.hidden = true;
+  turn.elapsed.setAttribute("aria-hidden", "true");  // ticks ten times a second: not for screen readers
   turn.sourcesHeading.hidden = true;
   const summary = el("summary", null, "Steps ");
   summary.append(turn.elapsed);
@@ -390,6 +391,7 @@ async function askQuestion(question) {
   }, 100);
   const controller = new AbortController();
   running = controller;
+  turn.article.setAttribute("aria-busy", "true");  // screen readers read the turn once it is complete
   askButton.hidden = true;
   stopButton.hidden = false;
   showStep(turn, {step: "sending"});
@@ -440,6 +442,7 @@ async function askQuestion(question) {
     }
   } finally {
     clearInterval(timer);
+    turn.article.removeAttribute("aria-busy");
     turn.elapsed.textContent = `${((performance.now() - started) / 1000).toFixed(1)} s`;
     running = null;
     askButton.hidden = false;
