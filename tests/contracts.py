@@ -23,7 +23,7 @@ import pytest
 from rag.embeddings import Embedder
 from rag.generation import Generator
 from rag.retrieval import Reranker
-from rag.stores import VectorIndexPolicy, VectorStore
+from rag.stores import SharedVectorStore, VectorIndexPolicy, VectorStore
 from rag.support import SupportChecker
 from rag.types import Chunk, Passage
 
@@ -133,6 +133,18 @@ class VectorStoreContract:
         assert loaded.kind == store.kind and loaded.dimension == store.dimension
         assert sorted(loaded.ids().tolist()) == ids.tolist()
         assert np.array_equal(loaded.search(data[:5], 3)[1], store.search(data[:5], 3)[1])
+
+    def test_a_saved_change_holds_its_removals(self, store: VectorStore, tmp_path: Path) -> None:
+        """Saved (and, for a store shared by generations, its removals applied once live), a change that
+        removed vectors loads without them."""
+        ids, _ = self.filled(store)
+        store.save(tmp_path / "before")
+        change = store.copy()
+        assert change.remove(ids[:3]) == 3
+        change.save(tmp_path / "after")
+        if isinstance(change, SharedVectorStore):
+            change.apply_removals()
+        assert sorted(self.load(tmp_path / "after").ids().tolist()) == ids[3:].tolist()
 
 
 class EmbedderContract:
