@@ -53,6 +53,7 @@ def discover_files(paths: Iterable[Path]) -> tuple[list[Path], list[FileFailure]
     """
     found: list[Path] = []
     failures: list[FileFailure] = []
+    seen: set[Path] = set()
     for path in paths:
         if path.is_dir():
             for candidate in sorted(path.rglob("*")):
@@ -67,13 +68,21 @@ def discover_files(paths: Iterable[Path]) -> tuple[list[Path], list[FileFailure]
                         )
                     )
                 elif candidate.is_file() and candidate.suffix.lower() in SUPPORTED_SUFFIXES:
-                    found.append(candidate)
+                    _add_once(candidate, found, seen)
         elif path.is_file():
-            found.append(path)
+            _add_once(path, found, seen)
         else:
             problem = _not_a_file(path, inside_folder=False)
             failures.append(FileFailure(printable_name(str(path)), problem or "no such file or folder"))
     return found, failures
+
+
+def _add_once(path: Path, found: list[Path], seen: set[Path]) -> None:
+    """Add a file unless it was found already (a link to it, or a folder named twice)."""
+    resolved = path.resolve()
+    if resolved not in seen:
+        seen.add(resolved)
+        found.append(path)
 
 
 def _not_a_file(path: Path, *, inside_folder: bool) -> str | None:

@@ -155,7 +155,7 @@ def test_a_file_that_parses_too_long_is_stopped_and_named_with_its_setting(
     assert time.perf_counter() - started < 20
     reasons = {Path(f.path).name: f.reason for f in report.failed}
     assert reasons == {
-        "brackets.md": "parsing took longer than the 1 s limit (setting parse_timeout_seconds): stopped"
+        "brackets.md": "stopped: parsing took longer than the 1 s limit (setting parse_timeout_seconds)"
     }
     assert sorted(Path(p).name for p in report.added) == ["bread.txt", "volcano.md"]
 
@@ -170,7 +170,7 @@ def test_a_document_of_too_many_chunks_is_refused_with_its_setting(tmp_path: Pat
     [failure] = report.failed
     assert Path(failure.path).name == "long.txt"
     assert re.fullmatch(
-        r"\d+ chunks, more than the limit of 3 \(setting max_chunks_per_document\)", failure.reason
+        r"\d+ chunks, more than the 3 chunks limit \(setting max_chunks_per_document\)", failure.reason
     )
 
 

@@ -73,7 +73,7 @@ def chunk_documents(source: str, documents: list[Document], chunking: ChunkLimit
             name = "" if document.id == source else f"document {document.id!r}: "
             raise ParseError(
                 source,
-                f"{name}{len(pieces):,} chunks, more than the limit of {limit:,} "
+                f"{name}{len(pieces):,} chunks, more than the {limit:,} chunks limit "
                 "(setting max_chunks_per_document)",
             )
         chunks.extend(pieces)
@@ -263,7 +263,7 @@ class ParsePool(Generic[K]):
                         done[position] = self._death(worker)
                 elif time.monotonic() >= deadline:
                     limit = self.limits.describe("parse_timeout_seconds")
-                    done[position] = f"parsing took longer than {limit}: stopped"
+                    done[position] = f"stopped: parsing took longer than {limit}"
                 else:
                     continue
                 worker.stop(kill=True)
@@ -294,8 +294,7 @@ class _TokenizerCall:
 
     def __init__(self, backend: Any) -> None:
         self.backend = backend
-        backend.no_truncation()
-        backend.no_padding()
+        self.unbounded = False  # the copy in a worker drops truncation and padding before its first call
 
     def __call__(
         self,
@@ -305,6 +304,10 @@ class _TokenizerCall:
         truncation: bool = False,
         return_offsets_mapping: bool = False,
     ) -> dict[str, Any]:
+        if not self.unbounded:
+            self.backend.no_truncation()
+            self.backend.no_padding()
+            self.unbounded = True
         if isinstance(text, list):
             encodings = self.backend.encode_batch(text, add_special_tokens=add_special_tokens)
             return {"input_ids": [e.ids for e in encodings]}
