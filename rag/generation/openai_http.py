@@ -12,7 +12,6 @@ where either is missing, the generator is built without `continuation_logprob` a
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -24,8 +23,6 @@ import httpx
 
 from rag.errors import InvalidInputError, ModelUnavailableError
 from rag.generation.base import GenerationStats, GenerationStream
-
-logger = logging.getLogger("rag")
 
 TOP_LOGPROBS = 20
 """Alternatives asked per scored token: the most vLLM gives by default (OpenAI's legacy API gives 5)."""
@@ -136,7 +133,7 @@ class OpenAIServer:
                 if response.status_code < 400:
                     return response
                 if last or response.status_code not in _RETRY_STATUS:
-                    raise self._refusal(url, response)
+                    raise self._refusal(url, response, attempt + 1)
                 response.close()
             time.sleep(options.retry_backoff_seconds * 2**attempt)
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -148,7 +145,9 @@ class OpenAIServer:
             "(RAG_OPENAI_TIMEOUT_SECONDS) or check the server's load."
         )
 
-    def _refusal(self, url: str, response: httpx.Response) -> ModelUnavailableError | InvalidInputError:
+    def _refusal(
+        self, url: str, response: httpx.Response, tries: int
+    ) -> ModelUnavailableError | InvalidInputError:
         if response.is_stream_consumed is False:
             response.read()
         detail = _error_detail(response)
@@ -160,7 +159,7 @@ class OpenAIServer:
             )
         if status >= 500 or status in _RETRY_STATUS:
             return ModelUnavailableError(
-                f"The server at {url} failed (HTTP {status}, {self.options.retries + 1} tries): {detail}"
+                f"The server at {url} failed (HTTP {status}, {tries} tries): {detail}"
             )
         return InvalidInputError(f"The server at {url} refused the request (HTTP {status}): {detail}")
 
