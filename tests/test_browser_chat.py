@@ -310,6 +310,9 @@ def test_markdown_is_rendered_and_html_stays_inert(page) -> None:  # noqa: ANN00
     assert answer.locator("strong").inner_text() == "for years" and answer.locator("pre code").count() == 1
     assert answer.locator("button.cite").count() >= 2, "citations in paragraphs and tables are buttons"
     assert "##" not in answer.inner_text() and "```" not in answer.inner_text()
+    flag = answer.locator("p .flag")
+    assert flag.count() == 1 and "Not supported" in flag.get_attribute("title")
+    assert "for years ⚠ unsupported" in answer.locator("p").first.inner_text(), "flagged where it ends"
     assert '<img src=x onerror="window.__xss=3">' in answer.inner_text(), "raw HTML is shown as text"
     assert answer.locator("a").count() == 0 or all(
         not (a or "").startswith("javascript")

@@ -209,6 +209,8 @@ function citeButton(n, citation) {
 // A citation marker, as rag/text.py's CITATION reads it: [1], [1, 2] or [1; 3] (change both together).
 const CITATION = /\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]/g;
 
+const SPACED_CITATION = new RegExp(`\\s*${CITATION.source}`, "g");
+
 function citedNumbers(text) {
   return [...text.matchAll(CITATION)].flatMap((m) => m[1].split(/[,;]/).map(Number));
 }
@@ -253,13 +255,52 @@ function renderAnswerText(box, data, byNumber) {
     return;
   }
   const body = renderMarkdown(el("div", "markdown"), data.answer);
+  for (const sentence of sentences.filter((s) => s.supported === false)) flagInBlocks(body, sentence);
   linkCitations(body, byNumber);
-  for (const sentence of sentences.filter((s) => s.supported === false)) {
-    const probe = sentence.text.replace(CITATION, "").replace(/[*_`#>|]/g, "").trim().slice(0, 30);
-    const block = [...body.querySelectorAll("p, li, td, th")].find((b) => probe && b.textContent.includes(probe));
-    if (block) markSentence(block, sentence);
-  }
   box.append(body);
+}
+
+// An unsupported sentence of a Markdown answer: a flag where its text ends in the rendered blocks (its
+// last line, as the Markdown around it is gone); the whole block is marked when that cannot be found.
+function flagInBlocks(body, sentence) {
+  const lastLine = sentence.text.split("\n").filter((line) => line.trim()).pop() || "";
+  const plain = lastLine.replace(SPACED_CITATION, "").replace(/[*_`#>|]|^\s*([-+]|\d+[.)])\s/g, "").replace(/\s+/g, " ").trim()
+    .replace(/[.!?;:,]+$/, "");  // the answer's citation may stand before the full stop
+  if (!plain) return;
+  const head = plain.slice(0, 30);
+  const tail = plain.slice(-15);
+  for (const block of body.querySelectorAll("p, li, td, th")) {
+    const text = block.textContent.replace(/\s/g, " ");
+    const start = text.indexOf(head);
+    if (start < 0) continue;
+    const end = text.indexOf(tail, start);
+    const flag = el("span", "flag", " ⚠ unsupported");
+    const issues = sentence.issues || [];
+    flag.title = issues.length ? `Not supported: ${issues.join("; ")}` : "Not supported by the passages it cites";
+    if (end < 0 || !insertAt(block, end + tail.length, flag)) markSentence(block, sentence);
+    return;
+  }
+}
+
+// Insert `node` at a character offset of `block`'s text; false when the offset lies in no text node.
+function insertAt(block, offset, node) {
+  const walker = document.createTreeWalker(block, NodeFilter.SHOW_TEXT);
+  let seen = 0;
+  while (walker.nextNode()) {
+    const text = walker.currentNode;
+    if (offset < seen + text.length) {
+      text.splitText(offset - seen).before(node);
+      return true;
+    }
+    if (offset === seen + text.length) {  // at the end of a text: after the emphasis or link it closes
+      let end = text;
+      while (end.parentNode !== block && !end.nextSibling) end = end.parentNode;
+      end.after(node);
+      return true;
+    }
+    seen += text.length;
+  }
+  return false;
 }
 
 function renderAnswer(turn, data, collection) {
