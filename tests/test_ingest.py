@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import re
 import time
 from pathlib import Path
@@ -13,8 +14,13 @@ import pytest
 from fakes import BagOfWordsEmbedder
 
 from rag.assistant import Assistant
+from rag.chunking import Chunker
 from rag.config import Settings
 from rag.ingest import discover_files, display_path
+from rag.parsers.pool import TokenizerCounter, portable_chunker
+from rag.types import Document
+
+DOCS = Path(__file__).resolve().parent.parent / "documents"
 
 
 @pytest.fixture()
@@ -188,3 +194,13 @@ def test_jsonl_ids_are_namespaced_by_their_file(assistant: Assistant, corpus: Pa
     attack, other = display_path(corpus / "attack.jsonl"), display_path(corpus / "other.jsonl")
     assert {f"{attack}#{genuine}", f"{attack}#1", f"{other}#1", genuine} <= ids
     assert assistant.document(f"{other}#1").text == "Ice."
+
+
+def test_workers_chunk_with_the_bare_tokenizer_exactly_as_the_embedder_does(embedder, tmp_path: Path) -> None:
+    text = (DOCS / "rag-user-guide.md").read_text() + "\n\n" + "supercalifragilistic" * 300
+    document = Document(id="g", source="g", title="Guide", text=text)
+    chunker = Chunker(embedder, max_tokens=64, overlap_tokens=8)
+    portable = portable_chunker(chunker)
+    assert portable is not None and isinstance(portable.counter, TokenizerCounter)
+    copy = pickle.loads(pickle.dumps(portable))
+    assert copy.chunk(document) == chunker.chunk(document)
