@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# A screenshot of the chat with the real model: RAG_SCREENSHOT=PATH.png pytest tests/test_browser.py writes it.
+# A screenshot of the chat with the real model: RAG_SCREENSHOT=PATH.png pytest tests/test_browser.py
 SCREENSHOT = Path(os.environ.get("RAG_SCREENSHOT", Path(tempfile.gettempdir()) / "rag-chat.png"))
 XSS = (
     '<img src=x onerror="window.__xss=1"> Otter facts: sea otters <script>window.__xss=2</script> hold hands.'
