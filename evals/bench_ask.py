@@ -1,11 +1,19 @@
-"""`rag ask` speed on questions about documents/, against raw llama-cpp-python on the same prompts.
+"""Answer speed and quality of rag's prompt layouts side by side: today's full prompt against evidence
+compression (setting prompt_passage_tokens), in one run, on the same questions.
 
-    python evals/bench_ask.py [--index index/default] [--out evals/out]
+    python evals/bench_ask.py [--index index/default] [--budgets 0,160]
+        [--squad ../shared/datasets/squad_v1.1]
+        [--squad-questions 50] [--squad-index index/squad-dev32] [--raw-llama] [--out evals/out]
 
-For each question: time to first token, total time and decode tokens/s through the Assistant
-(retrieval, prompt, generation, citations), then decode tokens/s of a separate, raw `llama_cpp.Llama`
-on the same model file, the same messages and the same thread count (a separate instance, so no
-prompt cache is shared). Results go to evals/out/ask.json. Index documents/ first (`rag ingest documents`).
+Two question sets: the five questions about `documents/` (index them first: `rag ingest documents`),
+and a seeded sample of SQuAD v1.1 development questions (articles 0:32; the paragraphs indexed once into
+`--squad-index`, reused after), answered in the short style SQuAD scores. Every question is asked under
+every budget in turn (0: the full prompt, the baseline), one loaded model shared by all, so load on the
+machine falls on every row alike: read the ratios. Per budget: median time to first token and total time,
+median prompt tokens, and on SQuAD the token F1 and the gold-paragraph citation rate over all sampled
+questions (an abstention scores 0 on both). With `--raw-llama`, each documents/ answer of the full prompt
+is also decoded by a separate raw `llama_cpp.Llama` on the same messages (decode tokens/s ratio).
+Results go to evals/out/ask.json.
 """
 
 from __future__ import annotations
@@ -63,11 +71,94 @@ def raw_llama_decode(
     }
 
 
+def ask_row(assistant, question: str) -> tuple[dict, object]:  # noqa: ANN001
+    """One answer's timings and citations (and the answer, for scoring)."""
+    answer = assistant.ask(question)
+    t = answer.timings
+    row = {
+        "question": question,
+        "abstained": answer.abstained,
+        "citations": [c.n for c in answer.citations],
+        "first_token_seconds": round(t.get("first_token_seconds", t["total_seconds"]), 3),
+        "total_seconds": round(t["total_seconds"], 3),
+        "prompt_tokens": int(t.get("prompt_tokens", 0)),
+        "completion_tokens": int(t.get("completion_tokens", 0)),
+        "compression_seconds": round(t.get("compression_seconds", 0.0), 3),
+    }
+    return row, answer
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Medians of the speed figures, and the quality figures where the rows are scored."""
+    generated = [r for r in rows if r["completion_tokens"]] or rows
+    summary = {
+        "questions": len(rows),
+        "answered": sum(not r["abstained"] for r in rows),
+        "median_first_token_seconds": round(
+            statistics.median(r["first_token_seconds"] for r in generated), 3
+        ),
+        "median_total_seconds": round(statistics.median(r["total_seconds"] for r in rows), 3),
+        "median_prompt_tokens": statistics.median(r["prompt_tokens"] for r in generated),
+        "median_compression_seconds": round(statistics.median(r["compression_seconds"] for r in rows), 3),
+    }
+    scored = [r for r in rows if "f1" in r]
+    if scored:
+        summary["f1"] = round(100 * statistics.mean(r["f1"] for r in scored), 1)
+        summary["gold_cited_rate"] = round(100 * statistics.mean(r["gold_cited"] for r in scored), 1)
+    return summary
+
+
+def with_budget(assistant, budget: int):  # noqa: ANN001, ANN201
+    """An assistant on the same index and models whose prompts hold at most `budget` passage tokens."""
+    from rag.assistant import Assistant
+
+    settings = assistant.settings.model_copy(update={"prompt_passage_tokens": budget})
+    return Assistant(
+        settings,
+        embedder=assistant.embedder,
+        generator=assistant.generator,
+        support_checker=assistant.support_checker,
+    )
+
+
+def run_questions(assistants: dict[int, object], questions: list, label: str) -> dict[int, list[dict]]:
+    """Every question under every budget in turn; SQuAD questions scored (F1, gold paragraph cited)."""
+    from rag.evaluation.scoring import token_f1
+    from rag.text import strip_citations
+
+    rows: dict[int, list[dict]] = {b: [] for b in assistants}
+    for i, question in enumerate(questions):
+        # Alternate which budget goes first, so neither always follows the other's prompt.
+        order = list(assistants) if i % 2 == 0 else list(reversed(assistants))
+        for budget in order:
+            text = question if isinstance(question, str) else question.question
+            row, answer = ask_row(assistants[budget], text)
+            if not isinstance(question, str):
+                answered = not answer.abstained
+                row["f1"] = token_f1(strip_citations(answer.text), question.answers) if answered else 0.0
+                row["gold_cited"] = float(
+                    answered and any(c.document == question.gold_doc for c in answer.citations)
+                )
+            row["budget"] = budget
+            rows[budget].append(row)
+            print(label, json.dumps(row), flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--index", type=Path, default=Path("index/default"))
+    parser.add_argument(
+        "--budgets", default="0,160", help="prompt_passage_tokens to compare (0: full prompt)."
+    )
+    parser.add_argument("--documents-questions", type=int, default=len(QUESTIONS), help="Of the five.")
+    parser.add_argument("--squad", type=Path, default=Path("../shared/datasets/squad_v1.1"))
+    parser.add_argument("--squad-questions", type=int, default=50, help="SQuAD questions (0: none).")
+    parser.add_argument("--squad-articles", default="", help="Articles A:B (default: the dev split, 0:32).")
+    parser.add_argument("--squad-index", type=Path, default=Path("index/squad-dev32"))
+    parser.add_argument("--raw-llama", action="store_true", help="Also time raw llama-cpp decoding.")
     parser.add_argument("--out", type=Path, default=Path("evals/out"))
     args = parser.parse_args()
 
@@ -76,57 +167,70 @@ def main() -> None:
     from rag.generation.packaged import packaged_gguf_path
     from rag.grounding import build_messages
 
+    budgets = [int(b) for b in args.budgets.split(",")]
+    load_before = os.getloadavg()
     settings = Settings(index_dir=args.index)
     assistant = Assistant(settings)
     assistant.retrieve("warm up")
     assistant.generator  # noqa: B018  (load before timing)
-    rows = []
-    for question in QUESTIONS:
-        answer = assistant.ask(question)
-        t = answer.timings
-        row = {
-            "question": question,
-            "abstained": answer.abstained,
-            "citations": [c.n for c in answer.citations],
-            "first_token_seconds": round(t.get("first_token_seconds", 0.0), 3),
-            "total_seconds": round(t["total_seconds"], 3),
-            "prompt_tokens": t.get("prompt_tokens", 0),
-            "completion_tokens": t.get("completion_tokens", 0),
-            "decode_tokens_per_second": round(t.get("decode_tokens_per_second", 0.0), 2),
-        }
-        if not answer.abstained or t.get("completion_tokens"):
-            messages = build_messages(question, answer.passages)
-            raw = raw_llama_decode(
-                packaged_gguf_path(settings.model_cache_dir),
-                settings.threads,
-                settings.context_tokens,
-                messages,
-                settings.max_answer_tokens,
-            )
-            row["raw_llama_decode_tokens_per_second"] = round(raw["decode_tokens_per_second"], 2)
-            row["raw_llama_first_token_seconds"] = round(raw["first_token_seconds"], 3)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-
-    generated = [r for r in rows if "raw_llama_decode_tokens_per_second" in r]
-    summary = {
-        "questions": len(rows),
-        "median_first_token_seconds": statistics.median(r["first_token_seconds"] for r in generated),
-        "median_total_seconds": statistics.median(r["total_seconds"] for r in rows),
-        "median_decode_tokens_per_second": statistics.median(
-            r["decode_tokens_per_second"] for r in generated
-        ),
-        "median_raw_llama_decode_tokens_per_second": statistics.median(
-            r["raw_llama_decode_tokens_per_second"] for r in generated
-        ),
+    assistants = {b: with_budget(assistant, b) for b in budgets}
+    documents = run_questions(assistants, QUESTIONS[: args.documents_questions], "documents")
+    if args.raw_llama:
+        for row in documents[budgets[0]]:
+            if row["completion_tokens"]:
+                answer = assistants[budgets[0]].ask(row["question"])
+                raw = raw_llama_decode(
+                    packaged_gguf_path(settings.model_cache_dir),
+                    settings.threads,
+                    settings.context_tokens,
+                    build_messages(row["question"], answer.passages),
+                    settings.max_answer_tokens,
+                )
+                row["raw_llama_decode_tokens_per_second"] = round(raw["decode_tokens_per_second"], 2)
+                row["raw_llama_first_token_seconds"] = round(raw["first_token_seconds"], 3)
+    result: dict = {
+        "budgets": budgets,
         "threads": settings.threads,
+        "documents": {str(b): summarize(rows) for b, rows in documents.items()},
     }
-    summary["decode_ratio_to_raw_llama"] = round(
-        summary["median_decode_tokens_per_second"] / summary["median_raw_llama_decode_tokens_per_second"], 3
-    )
+    squad_rows: dict[int, list[dict]] = {}
+    if args.squad_questions:
+        from rag.evaluation.datasets import load_squad, split_articles
+        from rag.evaluation.retrieval import build_index
+
+        squad = load_squad(args.squad, args.squad_articles or split_articles(args.squad, "dev"))
+        questions = squad.sample(args.squad_questions)
+        short = settings.model_copy(update={"answer_style": "short"})
+        indexed = build_index(squad.retrieval(), short, args.squad_index)
+        squad_base = Assistant(
+            indexed.settings,
+            embedder=assistant.embedder,
+            generator=assistant.generator,
+            support_checker=assistant.support_checker,
+        )
+        squad_rows = run_questions({b: with_budget(squad_base, b) for b in budgets}, questions, "squad")
+        result["squad"] = {str(b): summarize(rows) for b, rows in squad_rows.items()}
+    for name in ("documents", "squad"):
+        base = result.get(name, {}).get(str(budgets[0]))
+        for budget in budgets[1:]:
+            row = result.get(name, {}).get(str(budget))
+            if base and row:
+                for key in ("median_first_token_seconds", "median_total_seconds"):
+                    row[key.replace("median_", "ratio_") + "_to_full"] = round(row[key] / base[key], 3)
+    result["load_average_before"] = [round(x, 2) for x in load_before]
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ask.json").write_text(json.dumps({"summary": summary, "questions": rows}, indent=2))
-    print(json.dumps(summary, indent=2))
+    (args.out / "ask.json").write_text(
+        json.dumps(
+            {
+                "summary": result,
+                "documents_questions": documents,
+                "squad_questions": squad_rows,
+            },
+            indent=2,
+        )
+    )
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
