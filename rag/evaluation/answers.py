@@ -119,29 +119,33 @@ def collect_records(
     questions: list[SquadQuestion],
     *,
     with_generation: bool = True,
+    with_extractive: bool = True,
     progress: Callable[[str], None] = lambda _m: None,
     sink: Path | None = None,
 ) -> list[QuestionRecord]:
-    """Answer every question in generative (support scored, gate off) and extractive mode; each record
-    is also appended to `sink` as it completes, so an interrupted run can still be scored."""
+    """Answer every question in generative (support scored, gate off) and extractive mode (without
+    `with_extractive`, only generative: its record's extractive answer is an empty abstention); each
+    record is also appended to `sink` as it completes, so an interrupted run can still be scored."""
     records = []
     checker = assistant.support_checker
     started = time.perf_counter()
     for i, q in enumerate(questions, start=1):
-        answer = assistant.ask(q.question, answer_mode="extractive", grounding_mode="flag")
-        evidence = evidence_score(answer.passages) or 0.0
-        extractive = answer_record(answer, checker, assistant.claim_context(q.question, True))
+        extractive = AnswerRecord("", True, (), 0.0)
+        if with_extractive or not with_generation:
+            answer = assistant.ask(q.question, answer_mode="extractive", grounding_mode="flag")
+            extractive = answer_record(answer, checker, assistant.claim_context(q.question, True))
         generative = None
         if with_generation:
             answer = assistant.ask(q.question, grounding_mode="flag")
             generative = answer_record(answer, checker, assistant.claim_context(q.question, False))
+        evidence = evidence_score(answer.passages) or 0.0
         record = QuestionRecord(
             q.id, q.question, tuple(q.answers), q.gold_doc, evidence, extractive, generative
         )
         records.append(record)
         if sink is not None:
             write_records(sink, [record], append=True)
-        if i % 10 == 0 or i == len(questions):
+        if i % 10 == 0 or i == len(questions) or sink is not None:
             progress(f"{i}/{len(questions)} questions ({time.perf_counter() - started:.0f} s)")
     return records
 
@@ -170,6 +174,7 @@ def run_answers(
         assistant,
         questions,
         with_generation=any(m != "extractive" for m in modes),
+        with_extractive="extractive" in modes,
         progress=progress,
         sink=sink,
     )
