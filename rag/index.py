@@ -97,11 +97,11 @@ def _generation_name(number: int) -> str:
     return f"gen-{number:06d}"
 
 
-GENERATION_NAME = re.compile(r"gen-\d{6}")
+GENERATION_NAME = re.compile(r"gen-\d{6,}")
 """The name of a complete generation folder (one being written ends in `.tmp-PID`)."""
 
 
-def _pointer_problem(index_dir: Path, raw: bytes) -> tuple[Path | None, str]:
+def pointed_generation(index_dir: Path, raw: bytes) -> tuple[Path | None, str]:
     """The folder CURRENT's content names, or None with what is wrong with it."""
     try:
         name = raw.decode("ascii").strip()
@@ -132,7 +132,7 @@ def read_current(index_dir: Path) -> Path | None:
         except OSError as exc:
             raw, problem = b"", f"cannot be read ({exc.strerror or exc})"
             break
-        folder, problem = _pointer_problem(index_dir, raw)
+        folder, problem = pointed_generation(index_dir, raw)
         if folder is not None:
             return folder
     raise IndexCorruptError(

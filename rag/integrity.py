@@ -24,7 +24,7 @@ from rag.index import (
     VECTORS_FILE,
     Manifest,
     WriteLock,
-    _pointer_problem,
+    pointed_generation,
     write_current,
 )
 from rag.lexical import LEXICAL_DIR, LexicalIndex
@@ -273,16 +273,18 @@ def check_index(index_dir: Path) -> IndexCheck:
     except OSError as exc:
         raw, check.current_problem = None, f"cannot be read ({exc.strerror or exc})"
     if raw is not None:
-        folder, problem = _pointer_problem(index_dir, raw)
+        folder, problem = pointed_generation(index_dir, raw)
         if folder is not None:
             check.live = folder.name
         else:
             check.current_problem = problem
-    for entry in sorted(index_dir.iterdir(), reverse=True):
-        if entry.is_dir() and GENERATION_NAME.fullmatch(entry.name):
-            check.generations.append(check_generation(entry))
-        elif entry.name.startswith(("gen-", f"{CURRENT_FILE}.tmp")):
-            check.leftovers.append(entry.name)
+    check.generations = [check_generation(folder) for folder in generation_folders(index_dir)]
+    check.leftovers = sorted(
+        entry.name
+        for entry in index_dir.iterdir()
+        if entry.name.startswith(("gen-", f"{CURRENT_FILE}.tmp"))
+        and not GENERATION_NAME.fullmatch(entry.name)
+    )
     if raw is None and check.generations and check.current_problem is None:
         check.current_problem = "is missing"
     return check
@@ -290,14 +292,20 @@ def check_index(index_dir: Path) -> IndexCheck:
 
 def newest_intact_generation(index_dir: Path, exclude: Path | None = None) -> GenerationCheck | None:
     """The newest complete generation in `index_dir` that passes every check, other than `exclude`."""
-    if not index_dir.is_dir():
-        return None
-    for entry in sorted(index_dir.iterdir(), reverse=True):
-        if entry.is_dir() and GENERATION_NAME.fullmatch(entry.name) and entry != exclude:
-            generation = check_generation(entry)
+    for folder in generation_folders(index_dir):
+        if folder != exclude:
+            generation = check_generation(folder)
             if generation.intact:
                 return generation
     return None
+
+
+def generation_folders(index_dir: Path) -> list[Path]:
+    """The complete generation folders in `index_dir`, newest first."""
+    if not index_dir.is_dir():
+        return []
+    folders = [e for e in index_dir.iterdir() if e.is_dir() and GENERATION_NAME.fullmatch(e.name)]
+    return sorted(folders, key=lambda folder: int(folder.name[4:]), reverse=True)
 
 
 def roll_back(index_dir: Path) -> GenerationCheck | None:
