@@ -1,5 +1,7 @@
 """`rag ingest --engine ray` on a local Ray (2 CPUs): the same chunks (ids, offsets), vectors (within float
-tolerance) and per-file report as the in-process Ingestor, on a small corpus with a bad file."""
+tolerance) and per-file report as the in-process Ingestor, on a small corpus with a bad file; and the
+scale-out path end to end: Ray into Milvus Lite, answered with citations through the OpenAI-compatible
+backend (a real llama-cpp-python server on the packaged GGUF, the fixture of test_generation_openai)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,11 @@ from rag.assistant import Assistant  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.index import Index  # noqa: E402
 from rag.ray_ingest import RayIngestor  # noqa: E402
+from rag.stores import MilvusVectorStore, close_milvus_clients  # noqa: E402
 
 pytestmark = pytest.mark.slow
+
+from test_generation_openai import gguf, server_url  # noqa: E402, F401  (its llama.cpp server)
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +103,39 @@ def test_ray_ingest_matches_the_in_process_ingest(local_ray: None, embedder, tmp
     assert len(again.unchanged) == 3 and again.chunks_added == again_expected.chunks_added == 1
     assert chunks_of(remote.index()) == chunks_of(local.index()), "the changed file replaced, nothing stale"
     assert len(remote.index().vectors) == remote.index().catalog.chunk_count()
+
+
+def test_ray_into_milvus_lite_answered_with_citations_through_the_openai_backend(
+    local_ray: None,
+    server_url: str,  # noqa: F811  (the fixture imported above)
+    embedder,
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("pymilvus")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "orchard.txt").write_text(
+        "The Maple Hill orchard grows forty varieties of apple. "
+        "Its oldest tree was planted in 1871 by Eliza Thornbury.\n"
+    )
+    (docs / "harbour.md").write_text("# Port Vell\n\nThe harbour lighthouse is painted green and white.\n")
+    settings = Settings(
+        index_dir=tmp_path / "index",
+        vector_store="milvus",
+        generator_backend="openai",
+        openai_base_url=server_url,
+        max_answer_tokens=60,
+    )
+    assistant = Assistant(settings, embedder=embedder)
+    try:
+        report = RayIngestor.for_assistant(assistant, workers=2).ingest([docs])
+        assert len(report.added) == 2 and report.failed == []
+        index = assistant.index()
+        assert isinstance(index.vectors, MilvusVectorStore)
+        assert sorted(index.vectors.ids().tolist()) == index.catalog.chunk_ids()
+        answer = assistant.ask("Who planted the oldest tree of the Maple Hill orchard?", k=2)
+        assert not answer.abstained and "Thornbury" in answer.text, answer.text
+        cited = [c for c in answer.citations if Path(c.document).name == "orchard.txt"]
+        assert cited and "Thornbury" in cited[0].quote
+    finally:
+        close_milvus_clients()
