@@ -189,7 +189,7 @@ def test_text_answers_show_markers_unsupported_marks_and_sorted_sources() -> Non
         AnswerSentence("It is 9000 m tall [2].", (2,), supported=False, support=0.0, issues=("9000 m",)),
     ]
     text = "Erebus is in Antarctica [2]. It erupted in 1841. It is 9000 m tall [2]."
-    chunk = Chunk("v.md", "Erebus", 0, 6)
+    chunk = Chunk("v.md", "Erebus", 0, 6, heading_path=("Volcanoes", "Erebus"))
     citations = [Citation(2, "v.md", "Volcanoes", None, 0, 6, "Erebus", 0.8)]
     citations.append(Citation(1, "h.md", "History", 3, 0, 6, "Erebus", 0.6))
     answer = Answer(text, False, citations, passages=[Passage(chunk, 1.0, "v.md", "V")], sentences=sentences)
@@ -199,7 +199,7 @@ def test_text_answers_show_markers_unsupported_marks_and_sorted_sources() -> Non
     with out.capture() as captured:
         print_answer(answer)
     printed = captured.get()
-    assert printed.index("[1] History (h.md, page 3") < printed.index("[2] Volcanoes (v.md")
+    assert printed.index("[1] History › Erebus (h.md, page 3") < printed.index("[2] Volcanoes (v.md")
 
     far, near = Passage(chunk, 0.9, "far.md", "F", dense_score=0.1), Passage(chunk, 0.1, "near.md", "N", 0.3)
     with out.capture() as captured:

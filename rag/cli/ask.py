@@ -120,9 +120,13 @@ def print_answer(answer: Answer) -> None:
     out.print("\n[bold]Sources[/bold]")
     for c in sorted(answer.citations, key=lambda c: c.n):
         where = f", page {c.page}" if c.page is not None else ""
+        cited = answer.passages[c.n - 1].chunk if 0 < c.n <= len(answer.passages) else None
+        heading = f" › {cited.heading_path[-1]}" if cited is not None and cited.heading_path else ""
         quote = " ".join(c.quote.split())
         quote = quote if len(quote) <= 160 else quote[:157] + "..."
         out.print(
-            f"[{c.n}] {c.title} ({c.document}{where}, chars {c.start}-{c.end})", highlight=False, markup=False
+            f"[{c.n}] {c.title}{heading} ({c.document}{where}, chars {c.start}-{c.end})",
+            highlight=False,
+            markup=False,
         )
         out.print(f'    "{quote}"', style="dim", highlight=False, markup=False)
