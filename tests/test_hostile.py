@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from fakes import BagOfWordsEmbedder
 from hostile.make_corpus import PeakMemory, Sizes, make_corpus
+from typer.testing import CliRunner
 
 from rag.assistant import Assistant
+from rag.cli import app
 from rag.config import Settings
 from rag.ingest import display_path
 
@@ -60,3 +62,16 @@ def test_hostile_corpus_is_ingested_without_a_crash(tmp_path: Path) -> None:
     documents = {d.id for d in assistant.documents()}
     assert display_path(corpus / "good.txt") in documents
     assert assistant.index().catalog.chunk_count() == report.chunks_added
+
+
+@pytest.mark.slow
+def test_rag_ingest_prints_the_names_of_skipped_files_as_they_are(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "[bold]shown as is.txt").write_bytes(b"")
+    (docs / "new\nline.md").write_bytes(b"")
+    (docs / "fine.txt").write_text("Lava flows.\n")
+    result = CliRunner().invoke(app, ["ingest", str(docs), "--index", str(tmp_path / "index")])
+    assert result.exit_code == 1, result.output
+    assert "[bold]shown as is.txt: empty file" in result.output
+    assert "new\\nline.md: empty file" in result.output

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rag.cli.common import (
@@ -127,7 +128,8 @@ def ingest(
         else:
             report = assistant.ingest(paths, prune=prune, progress=progress)
     for failure in report.failed:
-        err.print(f"[yellow]skipped[/yellow] {failure.path}: {failure.reason}", highlight=False)
+        shown = escape(failure.path.replace("\n", "\\n"))
+        err.print(f"[yellow]skipped[/yellow] {shown}: {escape(failure.reason)}", highlight=False)
     out.print(
         f"Indexed {len(report.added)} new and {len(report.updated)} changed files "
         f"({report.chunks_added} chunks); {len(report.unchanged)} unchanged, {len(report.removed)} pruned, "
