@@ -14,7 +14,19 @@ fi
 extras=""
 if [ "${1:-}" = "--test" ]; then extras="[test,scale]"; fi  # scale: Milvus Lite and Ray, tested in CI
 echo "[setup] installing rag${extras} (the first run builds llama-cpp-python from source: a few minutes)"
+# llama.cpp's AMX kernels crash (SIGSEGV on the first token) where the kernel grants no AMX tiles, as on
+# this project's machines: build llama-cpp-python without them (the AVX-512 kernels stay).
+NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+export CMAKE_ARGS="${CMAKE_ARGS:--DCMAKE_C_FLAGS='$NO_AMX' -DCMAKE_CXX_FLAGS='$NO_AMX'}"
 CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) .venv/bin/python -m pip install --quiet -e ".${extras}"
+# A wheel built before that (pip caches built wheels) still holds the AMX kernels: rebuild it once.
+if .venv/bin/python -c "import llama_cpp, sys; sys.exit('AMX_INT8 = 1' not in llama_cpp.llama_print_system_info().decode())" 2>/dev/null; then
+  echo "[setup] rebuilding llama-cpp-python without AMX kernels (a few minutes)"
+  version=$(.venv/bin/python -c "import importlib.metadata as m; print(m.version('llama-cpp-python'))")
+  .venv/bin/python -m pip cache remove llama_cpp_python >/dev/null 2>&1 || true
+  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) .venv/bin/python -m pip install --quiet --force-reinstall --no-deps \
+    "llama-cpp-python==$version"
+fi
 # Browser tests (tests/test_browser.py) drive Debian's headless Chromium through Playwright; never `playwright install`.
 if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -13,7 +13,7 @@ from fakes import BagOfWordsEmbedder, ScriptedGenerator
 from fastapi.testclient import TestClient
 
 from rag.api import create_app
-from rag.api.guard import is_cross_site
+from rag.api.guard import is_cross_site, is_write
 from rag.assistant import Assistant
 from rag.config import Settings
 
@@ -99,6 +99,12 @@ def test_reads_from_anywhere_and_allowed_origins_pass(make_client) -> None:  # n
     other = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
     assert client.get("/api/documents", headers=other).status_code == 200
     error_of(client.post("/api/documents", files=upload(), headers=other), 403, "CrossSiteRequest")
+
+
+def test_renaming_or_deleting_a_conversation_is_a_write_starting_one_is_not() -> None:
+    assert is_write("DELETE", "/api/conversations/abc") and is_write("PATCH", "/api/conversations/abc")
+    assert not is_write("POST", "/api/conversations") and not is_write("GET", "/api/conversations/abc")
+    assert is_write("POST", "/api/documents") and not is_write("GET", "/api/documents")
 
 
 def test_cross_site_rule() -> None:

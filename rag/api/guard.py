@@ -23,7 +23,10 @@ _WRITE_PATHS = ("/api/documents", "/api/jobs")
 
 
 def is_write(method: str, path: str) -> bool:
-    """Requests that change the index or the upload folder: uploads, removals, forgetting jobs."""
+    """Requests that change the index, the upload folder or saved conversations: uploads, removals,
+    forgetting jobs, renaming or deleting a conversation (starting one stays as open as asking)."""
+    if path.startswith("/api/conversations"):
+        return method in {"PATCH", "DELETE"}
     return method in _WRITE_METHODS and path.startswith(_WRITE_PATHS)
 
 
