@@ -153,15 +153,15 @@ def test_special_entries_of_a_folder_are_skipped_with_a_line_each(assistant: Ass
 def test_a_file_that_parses_too_long_is_stopped_and_named_with_its_setting(
     tmp_path: Path, corpus: Path
 ) -> None:
-    settings = Settings(index_dir=tmp_path / "index", parse_timeout_seconds=1.0)
+    settings = Settings(index_dir=tmp_path / "index", parse_timeout_seconds=2.0)
     assistant = Assistant(settings, embedder=BagOfWordsEmbedder())
-    (corpus / "brackets.md").write_text("[" * 400_000)
+    (corpus / "brackets.md").write_text("[" * 1_000_000)
     started = time.perf_counter()
     report = assistant.ingest([corpus])
-    assert time.perf_counter() - started < 20
+    assert time.perf_counter() - started < 60
     reasons = {Path(f.path).name: f.reason for f in report.failed}
     assert reasons == {
-        "brackets.md": "stopped: parsing took longer than the 1 s limit (setting parse_timeout_seconds)"
+        "brackets.md": "stopped: parsing took longer than the 2 s limit (setting parse_timeout_seconds)"
     }
     assert sorted(Path(p).name for p in report.added) == ["bread.txt", "volcano.md"]
 

@@ -35,6 +35,7 @@ K = TypeVar("K")
 _MIB = 2**20
 _Results = queue.Queue  # of (kind, value): ("item", (key, outcome)), ("error", exception) or ("done", None)
 _POLL_SECONDS = 0.5
+_STARTUP_SECONDS = 120
 _PORTABLE_CHUNKER_BYTES = 16 * _MIB
 
 
@@ -85,6 +86,7 @@ def _worker(conn: Connection, limits: ParseLimits, chunking: ChunkLimit | None) 
     cap = limits.max_parse_memory_mb * _MIB
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the caller, which stops the workers
+    conn.send("ready")  # a file's time budget starts once the worker is up, not while it starts
     while True:
         try:
             file = conn.recv()
@@ -129,6 +131,9 @@ class _Worker:
         theirs.close()
         self.conn = ours
         self.task: tuple[int, float] | None = None  # (position, deadline)
+        if not (ours.poll(_STARTUP_SECONDS) and ours.recv() == "ready"):
+            self.stop(kill=True)
+            raise RuntimeError(f"a parse worker did not start within {_STARTUP_SECONDS} s")
 
     def stop(self, *, kill: bool = False) -> None:
         if not kill:
@@ -236,8 +241,13 @@ class ParsePool(Generic[K]):
                 if idle is None:
                     break
                 position, file = waiting.popleft()
-                idle.conn.send(file)
                 idle.task = (position, time.monotonic() + self.limits.parse_timeout_seconds)
+                try:
+                    idle.conn.send(file)
+                except OSError:  # the worker is gone (killed from outside): the file fails, a new one starts
+                    done[position] = self._death(idle)
+                    idle.stop(kill=True)
+                    workers.remove(idle)
             while emitted in done:
                 self._put(results, stopping, ("item", (keys.pop(emitted), done.pop(emitted))))
                 emitted += 1
