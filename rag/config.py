@@ -59,7 +59,7 @@ class Settings(BaseSettings):
         "longer is stopped and skipped with a line naming this setting.",
     )
     max_parse_memory_mb: int = Field(
-        2048,
+        1024,
         ge=256,
         description="Memory (address space, MiB) of each parsing worker process; a file that needs more is "
         "skipped with a line naming this setting.",

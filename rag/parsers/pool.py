@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import multiprocessing
+import os
 import pickle
 import queue
 import resource
@@ -86,6 +87,10 @@ def _worker(conn: Connection, limits: ParseLimits, chunking: ChunkLimit | None) 
     cap = limits.max_parse_memory_mb * _MIB
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the caller, which stops the workers
+    # A parser library that dies out of memory prints its own backtrace; the refusal line says it all.
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
     conn.send("ready")  # a file's time budget starts once the worker is up, not while it starts
     while True:
         try:
