@@ -1,6 +1,6 @@
 """Answer latency through an OpenAI-compatible server against in-process llama.cpp, same GGUF, same run.
 
-    python evals/bench_openai_backend.py [--index index/default] [--out evals/out] [--rounds 1]
+    python evals/bench_openai_backend.py [--index index/default] [--out evals/out] [--rounds 1] [--limit 5]
 
 Starts `python -m llama_cpp.server` on the packaged GGUF (same threads and context as the in-process model),
 then asks the questions of evals/bench_ask.py about documents/ through two Assistants on the same index and
@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=Path("index/default"))
     parser.add_argument("--out", type=Path, default=Path("evals/out"))
     parser.add_argument("--rounds", type=int, default=1, help="Times each question is asked per backend.")
+    parser.add_argument("--limit", type=int, default=len(QUESTIONS), help="Ask only the first N questions.")
     args = parser.parse_args()
 
     from rag.assistant import Assistant
@@ -96,7 +97,7 @@ def main() -> None:
         served.ask(QUESTIONS[0])
         rows = []
         for _ in range(args.rounds):
-            for question in QUESTIONS:
+            for question in QUESTIONS[: args.limit]:
                 row = {"question": question, "in_process": answer_row(local, question)}
                 row["openai_server"] = answer_row(served, question)
                 rows.append(row)

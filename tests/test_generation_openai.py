@@ -235,27 +235,61 @@ def test_token_scores_match_the_in_process_backend(served: OpenAIGenerator, gguf
 
     assert isinstance(served, ContinuationScorer)
     local = LlamaCppGenerator(gguf, threads=2, context_tokens=2048)
-    unanswerable = [{"role": "user", "content": GROUNDED[0]["content"].replace("capital", "population")}]
-    for messages in (GROUNDED, unanswerable):
-        over_http = served.continuation_logprob(messages, NO_ANSWER, REFUSAL_PROBE_TOKENS)
-        in_process = local.continuation_logprob(messages, NO_ANSWER, REFUSAL_PROBE_TOKENS)
-        assert np.exp(over_http) == pytest.approx(np.exp(in_process), abs=0.02)
-        assert over_http == pytest.approx(in_process, abs=0.1)
-    assert served.continuation_logprob(unanswerable, NO_ANSWER, 4) > served.continuation_logprob(
-        GROUNDED, NO_ANSWER, 4
+    unanswerable = [
+        {"role": "system", "content": f"When the source does not say, reply exactly: {NO_ANSWER}"},
+        {"role": "user", "content": GROUNDED[0]["content"].replace("capital", "population")},
+    ]
+    likely = served.continuation_logprob(unanswerable, NO_ANSWER, REFUSAL_PROBE_TOKENS)
+    assert likely == pytest.approx(
+        local.continuation_logprob(unanswerable, NO_ANSWER, REFUSAL_PROBE_TOKENS), abs=0.1
     )
-    yes = served.continuation_logprob(GROUNDED, "Yes", 1)
-    assert yes == pytest.approx(local.continuation_logprob(GROUNDED, "Yes", 1), abs=0.1)
+    # An unlikely token outside the server's top alternatives gets the least of them: an upper bound.
+    unlikely = served.continuation_logprob(GROUNDED, NO_ANSWER, REFUSAL_PROBE_TOKENS)
+    unlikely_in_process = local.continuation_logprob(GROUNDED, NO_ANSWER, REFUSAL_PROBE_TOKENS)
+    assert unlikely >= unlikely_in_process - 0.1
+    assert np.exp(unlikely) == pytest.approx(np.exp(unlikely_in_process), abs=0.02)
+    assert likely > unlikely
+    judge = [
+        {
+            "role": "user",
+            "content": "Source: The capital of Freedonia is Lakeview.\nDoes the source say "
+            "that Lakeview is the capital of Freedonia? Reply Yes or No.",
+        }
+    ]
+    for reply in ("Yes", "No"):
+        over_http = served.continuation_logprob(judge, reply, 1)
+        in_process = local.continuation_logprob(judge, reply, 1)
+        assert np.exp(over_http) == pytest.approx(np.exp(in_process), abs=0.02)
 
 
 @pytest.mark.slow
 def test_without_a_template_token_scores_are_off_visibly(server_url: str, tmp_path: Path) -> None:
+    """No chat template to render with: no refusal probability, said by the generator, the health
+    report and the answer itself; the judge refuses to start."""
     plain = connect(ServerOptions(server_url), MODEL_ALIAS, None)
     assert not isinstance(plain, ContinuationScorer)
     assert any("openai_template_gguf" in limit for limit in plain.limitations)
-    settings = Settings(index_dir=tmp_path / "index", generator_backend="openai", openai_base_url=server_url)
-    status = health_status(Assistant(settings, embedder=BagOfWordsEmbedder()), AnswerQueue(1))
+    (tmp_path / "bread.txt").write_text("Bread rises because wild yeast ferments the dough.\n")
+    settings = Settings(
+        index_dir=tmp_path / "index",
+        generator_backend="openai",
+        openai_base_url=server_url,
+        min_relevance=-1.0,
+        max_answer_tokens=12,
+    )
+    assistant = Assistant(settings, embedder=BagOfWordsEmbedder())
+    assistant.ingest([tmp_path / "bread.txt"])
+    status = health_status(assistant, AnswerQueue(1))
     assert any("no token scores" in limit for limit in status["generator_limitations"])
+    answer = assistant.ask("Why does bread rise?")
+    assert answer.refusal_probability is None
+    assert any("no token scores" in limit for limit in answer.limitations)
+    assert answer.to_dict()["limitations"] == answer.limitations
+    judged = Assistant(
+        settings.model_copy(update={"support_checker": "judge"}), embedder=BagOfWordsEmbedder()
+    )
+    with pytest.raises(ModelUnavailableError, match="cannot score tokens"):
+        judged.support_checker  # noqa: B018
 
 
 @pytest.mark.slow
