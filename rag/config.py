@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         "the square of the depth); a deeper file is skipped.",
     )
     max_chunks_per_document: int = Field(
-        20_000,
+        100_000,
         ge=1,
         description="Most chunks one document may become; a document that would become more is skipped "
         "(a file of one repeated character is not a book).",

@@ -16,6 +16,7 @@ import pickle
 import queue
 import resource
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -126,13 +127,34 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
+@contextlib.contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """Workers need nothing from the caller's main script: hide it while one starts, so multiprocessing does
+    not run it again in the worker (a script without an `if __name__ == "__main__":` guard would start
+    over there)."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {name: main.__dict__[name] for name in ("__file__", "__spec__") if name in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
+        if "__spec__" not in saved:
+            main.__dict__.pop("__spec__", None)
+
+
 class _Worker:
     """One worker process and the file it is parsing, if any."""
 
     def __init__(self, limits: ParseLimits, chunking: ChunkLimit | None) -> None:
         ours, theirs = multiprocessing.Pipe()
         self.process = _context().Process(target=_worker, args=(theirs, limits, chunking), daemon=True)
-        self.process.start()
+        with _main_script_hidden():
+            self.process.start()
         theirs.close()
         self.conn = ours
         self.task: tuple[int, float] | None = None  # (position, deadline)
@@ -350,6 +372,8 @@ def portable_chunker(chunker: Chunker) -> Chunker | None:
     None when its counter cannot be sent (the caller then chunks itself)."""
     counter = chunker.counter
     backend = getattr(getattr(counter, "tokenizer", None), "backend_tokenizer", None)
+    if type(counter).__module__ == "__main__":
+        return None  # a worker cannot import the caller's main script
     portable = copy.copy(chunker)
     if backend is not None:
         portable.counter = TokenizerCounter(type(counter), backend)
