@@ -79,8 +79,8 @@ class Settings(BaseSettings):
     max_chunks_per_document: int = Field(
         100_000,
         ge=1,
-        description="Most chunks one document may become; a document that would become more is skipped "
-        "(a file of one repeated character is not a book).",
+        description="Most chunks one document may become (bounds the embedding work one file can cause); "
+        "a document that would become more is skipped.",
     )
     parse_workers: int = Field(
         1,
