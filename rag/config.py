@@ -103,8 +103,8 @@ class Settings(BaseSettings):
     embedder_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
         "torch",
         description="Runtime of the embedder: torch (sentence-transformers), onnx (ONNX Runtime; the model is "
-        "exported locally at first use and cached under model_cache_dir/onnx) or onnx-int8 (the same, "
-        "weights quantized to int8: faster, vectors a little further from torch's).",
+        "exported locally at first use and cached under model_cache_dir/onnx) or onnx-int8 (the same with "
+        "per-channel int8 weights; vectors within cosine 0.99 of torch's). See README Benchmarks.",
     )
     allow_downloads: bool = Field(
         False, description="Let Hugging Face libraries download models named by id (off: fully offline)."
