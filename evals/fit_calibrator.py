@@ -91,14 +91,21 @@ def costs(rows: list[dict[str, float]]) -> dict[str, float]:
     return {n: round(sum(r.get(n, 0.0) for r in rows) / len(rows), 4) for n in names}
 
 
-def cross_validated(rows: list[dict[str, float]], labels: list[int], c: float) -> list[float]:
+def fold_count(labels: list[int]) -> int:
+    """FOLDS, or fewer when the smaller class has fewer members (a small collection)."""
+    return max(2, min(FOLDS, labels.count(0), labels.count(1)))
+
+
+def cross_validated(
+    rows: list[dict[str, float]], labels: list[int], c: float, features: tuple[str, ...] = FEATURES
+) -> list[float]:
     """Held-out probabilities: each fold scored by a calibrator fitted on the other folds."""
     from sklearn.model_selection import StratifiedKFold
 
     predictions = [0.0] * len(rows)
-    folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=0)
+    folds = StratifiedKFold(n_splits=fold_count(labels), shuffle=True, random_state=0)
     for train, test in folds.split(rows, labels):
-        model = fit_calibrator([rows[i] for i in train], [labels[i] for i in train], FEATURES, c)
+        model = fit_calibrator([rows[i] for i in train], [labels[i] for i in train], features, c)
         for i in test:
             predictions[i] = model.probability(rows[i])
     return predictions
@@ -112,7 +119,7 @@ def boosted_cv_auroc(rows: list[dict[str, float]], labels: list[int]) -> float |
 
     x = np.asarray([[r.get(f, math.nan) for f in FEATURES] for r in rows], dtype=np.float64)
     model = HistGradientBoostingClassifier(max_depth=3, max_iter=100, learning_rate=0.05)
-    folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=0)
+    folds = StratifiedKFold(n_splits=fold_count(labels), shuffle=True, random_state=0)
     predicted = cross_val_predict(model, x, np.asarray(labels), cv=folds, method="predict_proba")[:, 1]
     return roc_auc(labels, predicted.tolist())
 
@@ -153,9 +160,15 @@ def recovery_rule(records: list[QuestionRecord]) -> dict[str, object]:
                 "recovered_right": right,
                 "recovered_unanswerable": wrong_unanswerable,
             }
-            if best is None or right > best[0]:
+            if right > (best[0] if best else 0):
                 best = (right, entry)
-    return best[1] if best else {"judge_logit": 99.0, "coverage": 1.0, "note": "no rule within 10 % errors"}
+    if best is None:
+        return {
+            "judge_logit": 0.0,
+            "coverage": 0.75,
+            "note": "no rule recovers a right answer here: default kept",
+        }
+    return best[1]
 
 
 def _refused(record: QuestionRecord) -> bool:
@@ -183,7 +196,16 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=Path("/tmp/rag-squad2-dev-index"))
     parser.add_argument("--out", type=Path, default=DEFAULT_CALIBRATOR)
     parser.add_argument("--c", type=float, default=0.3, help="Inverse L2 strength of the logistic fit.")
+    parser.add_argument(
+        "--features",
+        default=",".join(FEATURES),
+        help="Comma-separated signals the calibrator reads (default: all; fewer for a small collection).",
+    )
     args = parser.parse_args()
+    features = tuple(f.strip() for f in args.features.split(",") if f.strip())
+    unknown = set(features) - set(FEATURES)
+    if unknown:
+        raise SystemExit(f"unknown signals {sorted(unknown)}; known: {', '.join(FEATURES)}")
     path = collect(args.collect, args.records.parent, args.index) if args.collect else args.records
     if not path.exists() and path.with_name("records.partial.jsonl").exists():
         path = path.with_name("records.partial.jsonl")
@@ -191,14 +213,14 @@ def main() -> None:
     answered = [r for r in records if r.generative.signals is not None and not r.generative.abstained]
     rows = [dict(answer_of(r).signals or {}) for r in answered]
     labels = [is_right(r) for r in answered]
-    if len(set(labels)) < 2 or len(rows) < 2 * FOLDS:
+    if min(labels.count(0), labels.count(1)) < 2:
         raise SystemExit(f"{len(rows)} answered records with signals ({sum(labels)} right): too few to fit")
-    held_out = cross_validated(rows, labels, args.c)
+    held_out = cross_validated(rows, labels, args.c, features)
     by_id = {r.id: p for r, p in zip(answered, held_out, strict=True)}
     system_scores = [by_id.get(r.id, 0.0) for r in records]
     system_labels = [is_right(r) for r in records]
     operating = choose_threshold(records, system_scores)
-    calibrator = fit_calibrator(rows, labels, FEATURES, args.c)
+    calibrator = fit_calibrator(rows, labels, features, args.c)
     command = "python " + shlex.join(
         [
             str(Path(sys.argv[0]).relative_to(ROOT)) if sys.argv[0].startswith(str(ROOT)) else sys.argv[0],
@@ -220,7 +242,7 @@ def main() -> None:
                 "answer_style": "short",
             },
             "held_out": {
-                "folds": FOLDS,
+                "folds": fold_count(labels),
                 "auroc_answered": round(roc_auc(labels, held_out) or 0.0, 4),
                 "auroc_all_questions": round(roc_auc(system_labels, system_scores) or 0.0, 4),
                 "gradient_boosting_auroc_answered": round(boosted_cv_auroc(rows, labels) or 0.0, 4),
