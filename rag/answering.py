@@ -327,7 +327,7 @@ class Answerer:
         recovered: Confidence | None = None,
     ) -> Confidence | None:
         """The answer's signals and calibrated confidence (None with `confidence_signals` off); an answer
-        recovered from a refusal keeps the judgement read after the refusal and reads no token probabilities."""
+        recovered from a refusal keeps the judgement read after the refusal, and has no token scores."""
         if not self.settings.confidence_signals:
             return None
         return self.reader.read(
