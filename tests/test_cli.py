@@ -36,6 +36,7 @@ def rag(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         ["eval", "answers"],
         ["eval", "calibrate"],
         ["eval", "support"],
+        ["check"],
     ],
 )
 def test_help_everywhere(command: list[str]) -> None:
