@@ -16,7 +16,7 @@ from rag.catalog import FileRecord
 from rag.chunking import Chunker
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.errors import DocumentNotFoundError, ParseError
+from rag.errors import DocumentNotFoundError, InvalidInputError, ParseError
 from rag.index import FORMAT_VERSION, Index, IndexChange, Manifest, WriteLock, read_current
 from rag.lexical import lexical_text
 from rag.parsers import SUPPORTED_SUFFIXES, ParseLimits, read_file
@@ -220,6 +220,8 @@ class Ingestor:
             removed: list[str] = []
             try:
                 for doc_id in ids:
+                    if "\x00" in doc_id:  # no id or path holds one (the file-path lookup would fail on it)
+                        raise InvalidInputError(f"A document id cannot contain a NUL character: {doc_id!r}.")
                     owner = change.catalog.document_owner(doc_id) or (
                         str(Path(doc_id).resolve())
                         if change.catalog.file(str(Path(doc_id).resolve()))

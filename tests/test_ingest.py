@@ -16,6 +16,7 @@ from fakes import BagOfWordsEmbedder
 from rag.assistant import Assistant
 from rag.chunking import Chunker
 from rag.config import Settings
+from rag.errors import InvalidInputError
 from rag.ingest import discover_files, display_path
 from rag.parsers.pool import TokenizerCounter, portable_chunker
 from rag.types import Document
@@ -102,6 +103,14 @@ def test_remove_and_prune(assistant: Assistant, corpus: Path) -> None:
     report = assistant.ingest([corpus], prune=True)
     assert [Path(p).name for p in report.removed] == ["volcano.md"] and report.added == [bread]
     assert [d.id for d in assistant.documents()] == [bread]
+
+
+def test_a_document_id_with_a_nul_character_is_invalid_input(assistant: Assistant, corpus: Path) -> None:
+    assistant.ingest([corpus])
+    bread = display_path(corpus / "bread.txt")
+    with pytest.raises(InvalidInputError, match="NUL character"):
+        assistant.remove_documents([bread + "\x00"])
+    assert sorted(Path(d.id).name for d in assistant.documents()) == ["bread.txt", "volcano.md"]
 
 
 def test_a_file_name_that_is_not_utf8_is_indexed_under_a_printable_name(
