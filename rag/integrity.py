@@ -1,9 +1,11 @@
 """Verifying an index on disk (`rag check`) and rolling it back to an intact generation.
 
-A generation is intact when its manifest reads, its catalog passes SQLite's integrity check, its FAISS
-file loads, its BM25 files load, and all of them hold the same chunks. An index is sound when `CURRENT`
-names an intact generation. When it does not, the newest intact generation beside it (a commit keeps the
-one it replaced) is offered, and `roll_back` makes it live with the same atomic pointer swap a commit uses.
+A generation is intact when its manifest reads, its catalog passes SQLite's integrity check, its vectors
+load (its FAISS file, or the Milvus collection its pointer file names), its BM25 files load, and all of them
+hold the same chunks (a Milvus collection serves every generation: its differences from a catalog are notes
+the next ingest reconciles). An index is sound when `CURRENT` names an intact generation. When it does not,
+the newest intact generation beside it (a commit keeps the one it replaced) is offered, and `roll_back`
+makes it live with the same atomic pointer swap a commit uses.
 """
 
 from __future__ import annotations
@@ -14,21 +16,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.errors import IndexCorruptError, IndexMissingError
+from rag.errors import IndexCorruptError, IndexMissingError, RagError
 from rag.index import (
     CATALOG_FILE,
     CURRENT_FILE,
     FORMAT_VERSION,
     GENERATION_NAME,
     MANIFEST_FILE,
-    VECTORS_FILE,
     Manifest,
     WriteLock,
     pointed_generation,
     write_current,
 )
 from rag.lexical import LEXICAL_DIR, LexicalIndex
-from rag.stores import FaissVectorStore
+from rag.stores import FAISS_FILE, open_vector_store
+from rag.stores.milvus_store import POINTER_FILE
 
 _TABLES = ("files", "documents", "chunks")
 
@@ -201,20 +203,31 @@ def _check_catalog(generation: GenerationCheck) -> set[int] | None:
         return None
 
 
-def _check_vectors(generation: GenerationCheck) -> set[int] | None:
+def _check_vectors(generation: GenerationCheck) -> tuple[str, set[int] | None, bool]:
+    """Load the generation's vector store: (its file's name, its chunk ids or None when unreadable,
+    whether the store is shared between generations, as a Milvus collection is)."""
+    shared = (generation.folder / POINTER_FILE).is_file()
+    name = POINTER_FILE if shared else FAISS_FILE
     try:
-        store = FaissVectorStore.load(generation.folder / VECTORS_FILE)
-    except IndexCorruptError as exc:
-        generation.problems.append(f"{VECTORS_FILE}: {exc}")
-        return None
-    generation.counts["vectors"] = len(store)
+        store = open_vector_store(generation.folder)
+        ids = {int(i) for i in store.ids()}
+        generation.counts["vectors"] = len(ids) if shared else len(store)
+    except RagError as exc:  # a damaged FAISS file, a Milvus that cannot be reached or of another dimension
+        generation.problems.append(f"{name}: {exc}")
+        return name, None, shared
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # mostly an unreadable pointer file
+        what = "not a readable Milvus pointer file" if shared else "cannot be read"
+        generation.problems.append(f"{name}: {what} ({_first_line(exc)})")
+        return name, None, shared
+    except Exception as exc:  # noqa: BLE001  # pymilvus' and gRPC's own errors while reading
+        generation.problems.append(f"{name}: Milvus could not be read ({_first_line(exc)})")
+        return name, None, shared
     manifest = generation.manifest
     if manifest is not None and store.dimension != manifest.dimension:
         generation.problems.append(
-            f"{VECTORS_FILE}: holds {store.dimension}-dimensional vectors, but the manifest says "
-            f"{manifest.dimension}"
+            f"{name}: holds {store.dimension}-dimensional vectors, but the manifest says {manifest.dimension}"
         )
-    return {int(i) for i in store.ids()}
+    return name, ids, shared
 
 
 def _check_lexical(generation: GenerationCheck) -> set[int] | None:
@@ -238,7 +251,7 @@ def check_generation(folder: Path) -> GenerationCheck:
     generation = GenerationCheck(folder)
     _check_manifest(generation)
     catalog_ids = _check_catalog(generation)
-    vector_ids = _check_vectors(generation)
+    vectors_name, vector_ids, vectors_shared = _check_vectors(generation)
     lexical_ids = _check_lexical(generation)
     manifest = generation.manifest
     if catalog_ids is not None and manifest is not None:
@@ -251,7 +264,10 @@ def check_generation(folder: Path) -> GenerationCheck:
                 f"{MANIFEST_FILE}: says {manifest.documents} documents, but {CATALOG_FILE} holds "
                 f"{generation.counts['documents']}"
             )
-    for name, ids in ((VECTORS_FILE, vector_ids), (f"{LEXICAL_DIR}/", lexical_ids)):
+    if catalog_ids is not None and vector_ids is not None and vectors_shared:
+        _note_shared_vectors(generation, vectors_name, vector_ids, catalog_ids)
+        vector_ids = None
+    for name, ids in ((vectors_name, vector_ids), (f"{LEXICAL_DIR}/", lexical_ids)):
         if catalog_ids is not None and ids is not None and ids != catalog_ids:
             generation.problems.append(
                 f"{name}: holds {len(ids)} chunk ids, {len(ids - catalog_ids)} of them not in "
@@ -259,6 +275,25 @@ def check_generation(folder: Path) -> GenerationCheck:
                 f"({len(catalog_ids - ids)} of them missing here)"
             )
     return generation
+
+
+def _note_shared_vectors(
+    generation: GenerationCheck, name: str, ids: set[int], catalog_ids: set[int]
+) -> None:
+    """A Milvus collection serves every generation, and a commit writes new vectors before its generation
+    goes live and deletes removed ones after: vectors the catalog lacks (orphans) and catalog chunks with
+    no vector are what an interrupted or older commit leaves, which the next ingest reconciles (notes)."""
+    orphans, missing = len(ids - catalog_ids), len(catalog_ids - ids)
+    if orphans:
+        generation.notes.append(
+            f"{name}: Milvus holds {orphans} vector(s) that {CATALOG_FILE} lacks (never searched; the next "
+            f"`rag ingest` deletes them)"
+        )
+    if missing:
+        generation.notes.append(
+            f"{name}: {missing} chunk(s) of {CATALOG_FILE} have no vector in Milvus (not found by vector "
+            f"search until the next `rag ingest` embeds them again)"
+        )
 
 
 def check_index(index_dir: Path) -> IndexCheck:

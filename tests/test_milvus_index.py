@@ -21,8 +21,10 @@ pytest.importorskip("milvus_lite")
 from rag.assistant import Assistant  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.index import Index  # noqa: E402
+from rag.integrity import check_index  # noqa: E402
 from rag.retrieval import RetrievalFilter  # noqa: E402
 from rag.stores import MilvusVectorStore, close_milvus_clients  # noqa: E402
+from rag.stores.milvus_store import POINTER_FILE  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -99,6 +101,37 @@ def test_vectors_lost_from_milvus_are_embedded_again_by_the_next_ingest(tmp_path
     index = assistant.index()
     assert stored_ids(index) == index.catalog.chunk_ids()
     assert np.allclose(index.vectors.vectors(lost), expected, atol=1e-6)
+
+
+def test_rag_check_calls_a_milvus_index_sound_and_notes_what_the_next_ingest_reconciles(
+    tmp_path: Path,
+) -> None:
+    docs = tmp_path / "docs"
+    write_notes(docs, 2)
+    assistant = milvus_assistant(tmp_path / "index")
+    assistant.ingest([docs])
+    (docs / "note01.txt").write_text("Note 1 now speaks of bread and yeast.")
+    assistant.ingest([docs])  # a second generation; the first's removed vectors are gone from Milvus
+    check = check_index(tmp_path / "index")
+    assert check.healthy, check.as_dict()
+    live, older = check.generations
+    assert live.folder.name == check.live and not live.notes and live.intact
+    assert older.intact and any("no vector in Milvus" in note for note in older.notes)
+
+    index = assistant.index()
+    store = index.vectors
+    assert isinstance(store, MilvusVectorStore)
+    orphan = {"id": 10**9, "vector": [1.0] + [0.0] * (store.dimension - 1)}
+    store.client.upsert(store.location.collection, data=[orphan])  # a commit that never went live
+    check = check_index(tmp_path / "index")
+    assert check.healthy
+    assert any("1 vector(s) that catalog.sqlite lacks" in note for note in check.live_generation.notes)
+
+    pointer = index.folder / POINTER_FILE
+    pointer.write_text(pointer.read_text().replace(f'"dimension": {store.dimension}', '"dimension": 3'))
+    check = check_index(tmp_path / "index")
+    assert not check.healthy
+    assert any(p.startswith(f"{POINTER_FILE}:") and "dimension" in p for p in check.live_generation.problems)
 
 
 WRITER = textwrap.dedent(
