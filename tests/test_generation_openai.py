@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import http.server
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
+from conftest import MODEL_ALIAS, free_port
 from contracts import GROUNDED, GeneratorContract
 from fakes import BagOfWordsEmbedder
 
@@ -31,17 +29,7 @@ from rag.config import PACKAGED_GENERATOR, Settings
 from rag.errors import ModelUnavailableError
 from rag.generation import ContinuationScorer, Generator, build_generator
 from rag.generation.openai_http import OpenAIGenerator, ServerOptions, connect
-from rag.generation.packaged import packaged_gguf_path
 from rag.grounding import NO_ANSWER
-
-MODEL_ALIAS = "packaged-qwen"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 # --- Servers that fail on purpose (fast) -----------------------------------------------------------------
 
@@ -158,46 +146,7 @@ def test_5xx_beyond_the_retries_is_one_clear_error(flaky_server: tuple[str, type
     assert handler.requests == 2
 
 
-# --- One real llama-cpp-python server on the packaged GGUF for the module (slow) ------------------------
-
-
-@pytest.fixture(scope="module")
-def gguf() -> Path:
-    return packaged_gguf_path(Settings().model_cache_dir)
-
-
-@pytest.fixture(scope="module")
-def server_url(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m llama_cpp.server` on the packaged model, started once and stopped at the end."""
-    pytest.importorskip("starlette_context", reason="llama-cpp-python[server] is not installed")
-    port = free_port()
-    log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("w")
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", MODEL_ALIAS]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {process.returncode}: see {log.name}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not start within 180 s: see {log.name}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+# --- One real llama-cpp-python server on the packaged GGUF (conftest: gguf, server_url; slow) ----------
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """`rag ingest --engine ray` on a local Ray (2 CPUs): the same chunks (ids, offsets), vectors (within float
 tolerance) and per-file report as the in-process Ingestor, on a small corpus with a bad file; and the
 scale-out path end to end: Ray into Milvus Lite, answered with citations through the OpenAI-compatible
-backend (a real llama-cpp-python server on the packaged GGUF, the fixture of test_generation_openai)."""
+backend (a real llama-cpp-python server on the packaged GGUF, conftest's server_url)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ from rag.ray_ingest import RayIngestor  # noqa: E402
 from rag.stores import MilvusVectorStore, close_milvus_clients  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-from test_generation_openai import gguf, server_url  # noqa: E402, F401  (its llama.cpp server)
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +105,7 @@ def test_ray_ingest_matches_the_in_process_ingest(local_ray: None, embedder, tmp
 
 def test_ray_into_milvus_lite_answered_with_citations_through_the_openai_backend(
     local_ray: None,
-    server_url: str,  # noqa: F811  (the fixture imported above)
+    server_url: str,
     embedder,
     tmp_path: Path,
 ) -> None:
