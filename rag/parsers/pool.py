@@ -2,14 +2,17 @@
 cap: a file that exceeds either is stopped with its worker and reported, and the rest of the batch goes on.
 
 Workers run ahead of the caller, so files are parsed while the ingest embeds the ones before them; results
-come back in the order the files were given. Workers are forked from a clean forkserver process (never from
-the caller, whose threads and models a fork would copy).
+come back in the order the files were given. Every request and reply is tagged with the file's position
+and path; a reply whose tag is not the file's own is discarded with its worker and the file tried once more,
+so one file's text is never stored under another's path. Workers are forked from a clean forkserver process
+(never from the caller, whose threads and models a fork would copy).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import multiprocessing
 import os
 import pickle
@@ -21,7 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any, Generic, TypeVar
 
@@ -39,6 +42,8 @@ _Results = queue.Queue  # of (kind, value): ("item", (key, outcome)), ("error", 
 _POLL_SECONDS = 0.5
 _STARTUP_SECONDS = 120
 _PORTABLE_CHUNKER_BYTES = 16 * _MIB
+_TRIES = 2  # a file whose worker answers out of step is tried once more, on a fresh worker, then refused
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,11 +100,12 @@ def _worker(conn: Connection, limits: ParseLimits, chunking: ChunkLimit | None) 
     conn.send("ready")  # a file's time budget starts once the worker is up, not while it starts
     while True:
         try:
-            file = conn.recv()
+            request = conn.recv()
         except (EOFError, OSError):
             return
-        if file is None:
+        if request is None:
             return
+        position, source, file = request  # every reply carries the tag (position, path) of its request
         try:
             reply: Parsed | str = parse_in_worker(file, limits, chunking)
         except ParseError as exc:
@@ -111,9 +117,9 @@ def _worker(conn: Connection, limits: ParseLimits, chunking: ChunkLimit | None) 
         except Exception as exc:  # noqa: BLE001  (a parser library's own bug must not stop the ingest)
             reply = f"the parser failed: {type(exc).__name__}: {str(exc).strip()[:160]}"
         try:
-            conn.send(reply)
+            conn.send((position, source, reply))
         except MemoryError:
-            conn.send(f"needs more memory than {limits.describe('max_parse_memory_mb')}")
+            conn.send((position, source, f"needs more memory than {limits.describe('max_parse_memory_mb')}"))
         except (BrokenPipeError, OSError):
             return
 
@@ -147,6 +153,20 @@ def _main_script_hidden() -> Iterator[None]:
             main.__dict__.pop("__spec__", None)
 
 
+@dataclass(frozen=True)
+class _Task:
+    """A file sent to a worker: its position in the batch and path (the tag its reply must carry), the file,
+    how many times it has been sent, and when its time is up."""
+
+    position: int
+    file: SourceFile
+    tries: int
+    deadline: float = 0.0
+
+    def tag(self) -> tuple[int, str]:
+        return (self.position, self.file.source)
+
+
 class _Worker:
     """One worker process and the file it is parsing, if any."""
 
@@ -157,7 +177,7 @@ class _Worker:
             self.process.start()
         theirs.close()
         self.conn = ours
-        self.task: tuple[int, float] | None = None  # (position, deadline)
+        self.task: _Task | None = None
         if not (ours.poll(_STARTUP_SECONDS) and ours.recv() == "ready"):
             self.stop(kill=True)
             raise RuntimeError(f"a parse worker did not start within {_STARTUP_SECONDS} s")
@@ -242,7 +262,7 @@ class ParsePool(Generic[K]):
         stopping: threading.Event,
         workers: list[_Worker],
     ) -> None:
-        waiting: deque[tuple[int, SourceFile]] = deque()
+        waiting: deque[_Task] = deque()
         keys: dict[int, K] = {}
         done: dict[int, Parsed | str | None] = {}
         taken = emitted = 0
@@ -258,7 +278,7 @@ class ParsePool(Generic[K]):
                 if file is None:
                     done[taken] = None
                 else:
-                    waiting.append((taken, file))
+                    waiting.append(_Task(taken, file, tries=1))
                 taken += 1
             while waiting:
                 idle = next((w for w in workers if w.task is None), None)
@@ -267,12 +287,12 @@ class ParsePool(Generic[K]):
                     workers.append(idle)
                 if idle is None:
                     break
-                position, file = waiting.popleft()
-                idle.task = (position, time.monotonic() + self.limits.parse_timeout_seconds)
+                task = waiting.popleft()
+                idle.task = replace(task, deadline=time.monotonic() + self.limits.parse_timeout_seconds)
                 try:
-                    idle.conn.send(file)
+                    idle.conn.send((*task.tag(), task.file))
                 except OSError:  # the worker is gone (killed from outside): the file fails, a new one starts
-                    done[position] = self._death(idle)
+                    done[task.position] = self._death(idle)
                     idle.stop(kill=True)
                     workers.remove(idle)
             while emitted in done:
@@ -283,28 +303,58 @@ class ParsePool(Generic[K]):
             busy = [w for w in workers if w.task is not None]
             if not busy:
                 continue
-            deadline = min(w.task[1] for w in busy if w.task is not None)
+            deadline = min(w.task.deadline for w in busy if w.task is not None)
             pause = max(0.0, min(deadline - time.monotonic(), _POLL_SECONDS))
             ready = wait([w.conn for w in busy], timeout=pause)
             if stopping.is_set():
                 raise _Stop
             for worker in busy:
-                assert worker.task is not None
-                position, deadline = worker.task
+                task = worker.task
+                assert task is not None
+                position = task.position
                 if worker.conn in ready:
                     try:
-                        done[position] = worker.conn.recv()
-                        worker.task = None
-                        continue
+                        reply = worker.conn.recv()
                     except (EOFError, OSError):
                         done[position] = self._death(worker)
-                elif time.monotonic() >= deadline:
+                    else:
+                        if isinstance(reply, tuple) and len(reply) == 3 and reply[:2] == task.tag():
+                            done[position] = reply[2]
+                            worker.task = None
+                            continue
+                        refusal = self._out_of_step(task, reply)
+                        if refusal is None:
+                            waiting.appendleft(replace(task, tries=task.tries + 1))
+                        else:
+                            done[position] = refusal
+                elif time.monotonic() >= task.deadline:
                     limit = self.limits.describe("parse_timeout_seconds")
                     done[position] = f"stopped: parsing took longer than {limit}"
                 else:
                     continue
                 worker.stop(kill=True)
                 workers.remove(worker)
+
+    @staticmethod
+    def _out_of_step(task: _Task, reply: object) -> str | None:
+        """A reply that is not for the file its worker was sent is discarded (its worker is stopped): None
+        when the file is to be tried again, else why it is refused."""
+        if isinstance(reply, tuple):
+            what = f"a reply tagged {reply[:2]!r}"[:200]
+        else:
+            what = f"an untagged reply ({reply!r})"[:200] if isinstance(reply, str) else "an untagged reply"
+        _log.warning(
+            "discarded %s from a parse worker that was parsing %s (#%d)",
+            what,
+            task.file.source,
+            task.position,
+        )
+        if task.tries < _TRIES:
+            return None
+        return (
+            f"refused: its parse worker answered out of step {task.tries} times (last with {what}, not "
+            f"this file's tag {task.tag()!r}), so nothing is stored under this file's path"
+        )
 
     def _death(self, worker: _Worker) -> str:
         """Why a worker that died while parsing gave no answer: its memory cap (or a crash of the parser)."""
