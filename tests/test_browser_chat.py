@@ -329,6 +329,28 @@ def test_markdown_is_rendered_and_html_stays_inert(page) -> None:  # noqa: ANN00
     assert page.evaluate("navigator.clipboard.readText()") == MARKDOWN_REPLY
     page.screenshot(path=str(SHOTS / "chat-markdown.png"), full_page=True)
 
+    # The answer's assessment (confidence, a recovered refusal, limitations), as text beside and below it
+    page.evaluate(
+        """() => renderAnswer(newTurn("Recovered?"), {answer: "Bees make honey [1].", citations: [],
+            abstained: false, timings: {total_seconds: 1.5}, confidence: 0.874, recovered: true,
+            limitations: ['<img src=x onerror="window.__xss=4">', "The passage is from 2019"]})"""
+    )
+    assessed = page.locator(".turn").last
+    label = assessed.locator(".status .confidence")
+    assert label.inner_text() == "Confidence 87 %" and "calibrated probability" in label.get_attribute(
+        "title"
+    )
+    assert assessed.locator(".status").inner_text() == "Answered in 1.5 s · Confidence 87 %"
+    assert (
+        assessed.locator(".recovered").inner_text() == "Recovered from a refusal: answered from the passage"
+    )
+    assert (
+        '<img src=x onerror="window.__xss=4">; The passage is from 2019'
+        in assessed.locator(".limitations").inner_text()
+    )
+    assert page.evaluate("window.__xss") is None and page.locator("#conversation img").count() == 0
+    assert serious_violations(page) == [], "the answer's assessment"
+
 
 def test_a_pdf_citation_opens_its_page_with_the_span_highlighted(page, served) -> None:  # noqa: ANN001
     server, _ = served

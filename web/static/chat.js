@@ -338,6 +338,26 @@ function renderAnswer(turn, data, collection) {
   turn.copy.onclick = () => copyText(data.answer, turn.copy, "Copy answer");
   const seconds = data.timings && data.timings.total_seconds;
   turn.status.textContent = seconds !== undefined ? `Answered in ${seconds.toFixed(1)} s` : "";
+  renderAssessment(turn, data);
+}
+
+// How far to trust the answer: its calibrated confidence beside the status line, and below the answer
+// a note when it was recovered from a false refusal and its limitations (older stored answers lack them).
+function renderAssessment(turn, data) {
+  const confidence = data.confidence;
+  if (typeof confidence === "number" && Number.isFinite(confidence)) {
+    const label = el("span", "confidence", `Confidence ${Math.round(confidence * 100)} %`);
+    label.title = "The calibrated probability that this answer is right and supported by the passages it cites";
+    if (turn.status.textContent) turn.status.append(document.createTextNode(" · "));
+    turn.status.append(label);
+  }
+  if (data.recovered) {
+    turn.answer.append(el("p", "answer-note recovered", "Recovered from a refusal: answered from the passage"));
+  }
+  const limitations = Array.isArray(data.limitations) ? data.limitations.filter((x) => x) : [];
+  if (limitations.length) {
+    turn.answer.append(el("p", "answer-note limitations", `Limitations: ${limitations.join("; ")}`));
+  }
 }
 
 function newTurn(question) {
