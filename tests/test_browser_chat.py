@@ -448,3 +448,129 @@ def test_the_documents_page_and_the_chat_choose_one_collection(page) -> None:  #
     page.locator("dialog#viewer mark").filter(has_text="yeast ferments").wait_for()
     page.keyboard.press("Escape")
     page.evaluate("localStorage.clear()")
+
+
+ATTACKER_PAGE = """<!doctype html><title>Another site</title><script>
+async function attack(rag, conversationId) {
+  const attempt = (label, run) => run().then(() => label + ": sent", (e) => label + ": " + e.name);
+  const upload = new FormData();
+  upload.append("files", new Blob(["# Planted\\n\\nZorblax planted by another site."]), "planted.md");
+  return Promise.all([
+    attempt("upload", () => fetch(rag + "/api/documents", {method: "POST", mode: "no-cors", body: upload})),
+    attempt("create", () => fetch(rag + "/api/conversations", {method: "POST", mode: "no-cors",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify({title: "Planted"})})),
+    attempt("delete document", () => fetch(rag + "/api/documents/docs/volcano.md", {method: "DELETE"})),
+    attempt("delete conversation", () =>
+      fetch(rag + "/api/conversations/" + conversationId, {method: "DELETE", credentials: "include"})),
+  ]);
+}
+</script>"""
+
+
+def refusal(request, sent_headers: dict[str, str]) -> str:  # noqa: ANN001
+    """The error type the server answers to a replay of a request with the headers Chromium sent."""
+    headers = {
+        k: v for k, v in sent_headers.items() if k.lower() not in ("host", "content-length", "connection")
+    }
+    replay = urllib.request.Request(
+        request.url, data=request.post_data_buffer, headers=headers, method=request.method
+    )
+    try:
+        urllib.request.urlopen(replay).close()  # noqa: S310  (a local test server)
+    except urllib.error.HTTPError as error:
+        return f"{error.code} {json.loads(error.read())['error']['type']}"
+    return "accepted"
+
+
+@pytest.fixture()
+def attacker_site() -> Iterator[str]:
+    """A plain HTTP server on another port of 127.0.0.1 (so another origin) serving `ATTACKER_PAGE`."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802  (the handler's required name)
+            body = ATTACKER_PAGE.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    site = ThreadingHTTPServer(("127.0.0.1", free_port()), Page)
+    thread = threading.Thread(target=site.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{site.server_address[1]}"
+    site.shutdown()
+    site.server_close()
+    thread.join(10)
+
+
+def test_another_sites_page_cannot_upload_create_or_delete(
+    browser,  # noqa: ANN001
+    served,  # noqa: ANN001
+    attacker_site: str,
+    tmp_path: Path,
+) -> None:
+    """CSRF: another origin's page tries what an attacker's would; the chat's own page still uploads."""
+    server, _ = served
+    created = urllib.request.Request(server + "/api/conversations", data=b'{"title": "Kept"}', method="POST")
+    created.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(created) as response:  # noqa: S310  (not a browser: allowed)
+        conversation_id = json.loads(response.read())["id"]
+    documents_before = api(server, "/api/documents")
+    conversations_before = api(server, "/api/conversations")
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    replies: list = []
+    page.on(
+        "response", lambda response: replies.append(response) if response.url.startswith(server) else None
+    )
+    # The headers as sent on the wire (Origin, Sec-Fetch-Site), which Playwright's request does not show
+    sent: dict[str, dict[str, str]] = {}
+    urls: dict[str, str] = {}
+    cdp = context.new_cdp_session(page)
+    cdp.on("Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"]))
+    cdp.on("Network.requestWillBeSentExtraInfo", lambda e: sent.__setitem__(e["requestId"], e["headers"]))
+    cdp.send("Network.enable")
+    page.goto(attacker_site)
+    outcomes = page.evaluate("([rag, id]) => attack(rag, id)", [server, conversation_id])
+    page.wait_for_timeout(500)  # let the last response events arrive
+    # Chromium drops an opaque reply's JSON body (ORB), so the status is read here and the error type by
+    # replaying the exact requests Chromium sent, its Origin and Sec-Fetch-Site headers included.
+    wire = {urls[key]: headers for key, headers in sent.items() if key in urls}
+    assert all(wire[r.url]["Origin"] == attacker_site for r in replies), "another port: another origin"
+    posts = [(r.request.method, r.url, r.status, refusal(r.request, wire[r.url])) for r in replies]
+    context.close()
+
+    assert outcomes[:2] == ["upload: sent", "create: sent"], "no-cors POSTs leave the page (opaque replies)"
+    assert all(not outcome.endswith("sent") for outcome in outcomes[2:]), "DELETE needs a preflight"
+    assert sorted(posts) == [
+        ("POST", server + "/api/conversations", 403, "403 CrossSiteRequest"),
+        ("POST", server + "/api/documents", 403, "403 CrossSiteRequest"),
+    ], "the refusals, as the browser received them"
+    assert api(server, "/api/documents") == documents_before, "nothing indexed or deleted"
+    assert api(server, "/api/conversations") == conversations_before, "nothing created or deleted"
+    assert "planted.md" not in json.dumps(api(server, "/api/jobs")), "no upload job either"
+
+    # The control: the chat's own page (same origin) still uploads.
+    own = browser.new_context(base_url=server)
+    page = own.new_page()
+    page.set_default_timeout(20_000)
+    upload = tmp_path / "own-upload.md"
+    upload.write_text("# Own upload\n\nUploaded from the chat's own documents page.\n")
+    page.goto("/documents")
+    page.get_by_label("Files").set_input_files([str(upload)])
+    page.get_by_role("button", name="Upload").click()
+    page.locator("#upload-status").filter(has_text="Done").wait_for()
+    own.close()
+    added = [d for d in api(server, "/api/documents") if d not in documents_before]
+    assert [d["title"] for d in added] == ["Own upload"]
+
+    for path in (f"/api/documents/{added[0]['id']}", f"/api/conversations/{conversation_id}"):
+        cleanup = urllib.request.Request(server + path, method="DELETE")
+        urllib.request.urlopen(cleanup).close()  # noqa: S310
