@@ -102,9 +102,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(16, ge=1, description="Chunks per embedding batch at ingest.")
     embedder_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
         "torch",
-        description="Runtime of the embedder: torch (sentence-transformers), onnx (ONNX Runtime; the model is "
-        "exported locally at first use and cached under model_cache_dir/onnx) or onnx-int8 (the same with "
-        "per-channel int8 weights; vectors within cosine 0.99 of torch's). See README Benchmarks.",
+        description="Runtime of the embedder: torch (sentence-transformers), onnx (ONNX Runtime; the model "
+        "is exported locally at first use and cached under model_cache_dir/onnx) or onnx-int8 (the same "
+        "with per-channel int8 weights). See README Benchmarks.",
     )
     allow_downloads: bool = Field(
         False, description="Let Hugging Face libraries download models named by id (off: fully offline)."
@@ -155,7 +155,7 @@ class Settings(BaseSettings):
         120.0,
         gt=0,
         description="With generator_backend openai: longest wait for the server's next bytes (connecting: "
-        "at most 5 s).",
+        "at most five seconds).",
     )
     openai_retries: int = Field(
         2,
@@ -255,8 +255,8 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
         description="Answer only when the calibrated probability that the answer is right and supported is "
-        "at least this (a target: 0.5 = at least 50 % likely right), else abstain; 0 turns it off. The "
-        "deciding knob beside min_relevance and refusal_threshold (evals/RESULTS-answers.md).",
+        "at least this (a target: 0.5 = at least even odds of being right), else abstain; 0 turns it off. "
+        "The deciding knob beside min_relevance and refusal_threshold (evals/RESULTS-answers.md).",
     )
     recover_refusals: bool = Field(
         True,

@@ -161,6 +161,9 @@ class Answer:
     sentences: list[AnswerSentence] = field(default_factory=list)
     refusal_probability: float | None = None
     """The model's own probability of replying that the documents do not say (None: not measured)."""
+    limitations: list[str] = field(default_factory=list)
+    """What the model could not do for this answer and why (e.g. no token scores from a model server, so no
+    refusal probability); empty when nothing was missing."""
     confidence: float | None = None
     """The calibrated probability that the answer is right and supported by its passages
     (`rag/signals/`; None: not read). An abstention keeps the confidence of the answer it withheld."""
@@ -169,9 +172,6 @@ class Answer:
     recovered: bool = False
     """The model said the documents do not answer, the signals said a passage does, and the answer is
     that passage's best sentence, taken extractively (a recovered false refusal)."""
-    limitations: list[str] = field(default_factory=list)
-    """What the model could not do for this answer and why (e.g. no token scores from a model server, so no
-    refusal probability); empty when nothing was missing."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape shared by `rag ask --json` and `POST /api/answer`."""
@@ -184,9 +184,9 @@ class Answer:
             "refusal_probability": (
                 None if self.refusal_probability is None else round(self.refusal_probability, 4)
             ),
+            "limitations": list(self.limitations),
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "recovered": self.recovered,
-            "limitations": list(self.limitations),
         }
 
 

@@ -57,7 +57,8 @@ def test_claim_checks_unsupport_contradicted_sentences_with_their_reasons() -> N
 def test_answer_to_dict_carries_sentences_and_keeps_the_old_keys() -> None:
     answer = Answer("A [1].", False, sentences=[AnswerSentence("A [1].", (1,), (), True, 0.91234)])
     shape = answer.to_dict()
-    assert set(shape) == {"answer", "abstained", "citations", "timings", "sentences", "refusal_probability"}
+    old_keys = {"answer", "abstained", "citations", "timings", "sentences", "refusal_probability"}
+    assert set(shape) == old_keys | {"limitations", "confidence", "recovered"}
     assert shape["sentences"] == [
         {
             "text": "A [1].",

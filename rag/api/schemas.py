@@ -201,6 +201,11 @@ class AnswerResponse(BaseModel):
         description="The model's own probability (0..1) of replying that the documents lack the answer; "
         "the answer abstains from `refusal_threshold` on. Null when not measured (extractive mode, gate).",
     )
+    limitations: list[str] = Field(
+        default_factory=list,
+        description="What the model could not do for this answer and why, in plain words (e.g. a model "
+        "server that returns no token log-probabilities: no refusal probability); empty when nothing was.",
+    )
     confidence: float | None = Field(
         None,
         description="Calibrated probability (0..1) that the answer is right and supported by its passages; "
@@ -210,11 +215,6 @@ class AnswerResponse(BaseModel):
         False,
         description="True when the model said the documents do not answer, the signals said a passage "
         "does, and the answer is that passage's best sentence, taken extractively.",
-    )
-    limitations: list[str] = Field(
-        default_factory=list,
-        description="What the model could not do for this answer and why, in plain words (e.g. a model "
-        "server that returns no token log-probabilities: no refusal probability); empty when nothing was.",
     )
     passages: list[PassageModel] = Field(
         description="The passages retrieved (the nearest ones on abstention)."
