@@ -176,8 +176,9 @@ def make_corpus(folder: Path, sizes: Sizes = Sizes()) -> list[Entry]:
 
 
 class PeakMemory:
-    """Samples the resident memory of this process and of its descendants (the parse workers, forked from a
-    forkserver, are not waited-for children, so getrusage misses them) every 20 ms, keeping the peaks."""
+    """Samples the resident memory of this process and of the descendants it starts meanwhile (the parse
+    workers, forked from a forkserver, are not waited-for children, so getrusage misses them) every 20 ms,
+    keeping the peaks. Processes already running on entry (a test session's model server) are not counted."""
 
     def __init__(self) -> None:
         import psutil
@@ -186,8 +187,10 @@ class PeakMemory:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self.main_mb = self.worker_mb = self.total_mb = 0.0
+        self._earlier: set[int] = set()
 
     def __enter__(self) -> PeakMemory:
+        self._earlier = {child.pid for child in self._process.children(recursive=True)}
         self._thread.start()
         return self
 
@@ -203,6 +206,8 @@ class PeakMemory:
                 main = self._process.memory_info().rss / MIB
                 others = []
                 for child in self._process.children(recursive=True):
+                    if child.pid in self._earlier:
+                        continue
                     with contextlib.suppress(psutil.Error):
                         others.append(child.memory_info().rss / MIB)
             except psutil.Error:
