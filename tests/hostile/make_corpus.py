@@ -188,9 +188,11 @@ class PeakMemory:
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self.main_mb = self.worker_mb = self.total_mb = 0.0
         self._earlier: set[int] = set()
+        self.baseline_mb = 0.0  # this process's memory on entry (models a test session loaded before)
 
     def __enter__(self) -> PeakMemory:
         self._earlier = {child.pid for child in self._process.children(recursive=True)}
+        self.baseline_mb = self._process.memory_info().rss / MIB
         self._thread.start()
         return self
 
