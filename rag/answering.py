@@ -19,7 +19,7 @@ from rag.config import AnswerMode, GroundingMode, Settings
 from rag.embeddings import Embedder
 from rag.errors import InvalidInputError
 from rag.extractive import extract_answer
-from rag.generation import ContinuationScorer, Generator
+from rag.generation import ContinuationScorer, Generator, HiddenStateReader
 from rag.grounding import (
     NO_ANSWER,
     answer_citations,
@@ -236,12 +236,14 @@ class Answerer:
         refusal: float | None = None
         messages: list[dict[str, str]] | None = None
         logprobs: list[float] = []
+        hidden: list[float] | None = None
         if extractive:
             text = extract_answer(question, passages, self.embedder())
         else:
             passages = self._compressed(question, passages, timings)
             messages = build_messages(question, passages, self.settings.answer_style, instructions)
             refusal = self._refusal_probability(messages, timings)
+            hidden = self._hidden_state(messages)
             if policy.refusal_abstains(refusal):
                 return _abstain(passages, timings, started, refusal)
             yield AnswerStatus("writing")
@@ -249,7 +251,17 @@ class Answerer:
         recovered: Confidence | None = None
         if not text or (is_refusal(text) and not citations_for(text, passages)):
             read = (
-                self._confidence(question, passages, messages, text, refusal, logprobs, timings, refused=True)
+                self._confidence(
+                    question,
+                    passages,
+                    messages,
+                    text,
+                    refusal,
+                    logprobs,
+                    timings,
+                    refused=True,
+                    hidden=hidden,
+                )
                 if text and messages is not None
                 else None
             )
@@ -286,6 +298,7 @@ class Answerer:
             timings,
             sentences=sentences,
             recovered=recovered,
+            hidden=hidden,
         )
         if confidence is not None and policy.confidence_abstains(confidence.probability):
             return _abstain(passages, timings, started, refusal, confidence)
@@ -301,6 +314,7 @@ class Answerer:
             confidence=confidence.probability if confidence is not None else None,
             signals=confidence.signals if confidence is not None else {},
             recovered=recovered is not None,
+            hidden_state=confidence.hidden_state if confidence is not None else None,
         )
 
     @functools.cached_property
@@ -325,6 +339,7 @@ class Answerer:
         sentences: list[AnswerSentence] | None = None,
         refused: bool = False,
         recovered: Confidence | None = None,
+        hidden: list[float] | None = None,
     ) -> Confidence | None:
         """The answer's signals and calibrated confidence (None with `confidence_signals` off); an answer
         recovered from a refusal keeps the judgement read after the refusal, and has no token scores."""
@@ -341,8 +356,18 @@ class Answerer:
             refused=refused or recovered is not None,
             judge=recovered.signals.get("judge_logit") if recovered is not None else None,
             extractive=recovered.extractive if recovered is not None else None,
+            hidden=hidden,
             timings=timings,
         )
+
+    def _hidden_state(self, messages: list[dict[str, str]]) -> list[float] | None:
+        """The model's hidden state at the end of the prompt (for the probe signal), read while the refusal
+        probability evaluated that prompt; None with `confidence_signals` off or a backend without it."""
+        generator = self.generator()
+        if not self.settings.confidence_signals or not isinstance(generator, HiddenStateReader):
+            return None
+        with self.generation_lock:
+            return generator.prompt_hidden_state(messages)
 
     def _compressed(self, question: str, passages: list[Passage], timings: dict[str, float]) -> list[Passage]:
         """The passages cut to the question's sentences within `prompt_passage_tokens` (0: as retrieved)."""
@@ -440,4 +465,5 @@ def _abstain(
         refusal_probability=refusal,
         confidence=confidence.probability if confidence is not None else None,
         signals=confidence.signals if confidence is not None else {},
+        hidden_state=confidence.hidden_state if confidence is not None else None,
     )

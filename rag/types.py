@@ -172,6 +172,8 @@ class Answer:
     recovered: bool = False
     """The model said the documents do not answer, the signals said a passage does, and the answer is
     that passage's best sentence, taken extractively (a recovered false refusal)."""
+    hidden_state: list[float] | None = None
+    """The model's final hidden state at the end of the prompt (the probe's input; not in the JSON)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape shared by `rag ask --json` and `POST /api/answer`."""

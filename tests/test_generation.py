@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from contracts import GROUNDED, MAX_TOKENS, GeneratorContract
 from fakes import ScriptedGenerator
@@ -20,6 +21,7 @@ from rag.generation import (
     GenerationStats,
     GenerationStream,
     Generator,
+    HiddenStateReader,
     build_generator,
     packaged,
 )
@@ -283,6 +285,23 @@ class TestPackagedGenerators(GeneratorContract):
         assert generator.continuation_logprob(unanswerable, refusal, 4) > generator.continuation_logprob(
             GROUNDED, refusal, 4
         )
+
+    def test_reads_the_hidden_state_at_the_end_of_the_prompt_for_free(self, generator: Generator) -> None:
+        if not isinstance(generator, HiddenStateReader):
+            pytest.skip(f"{generator.name} does not expose hidden states")
+        assert isinstance(generator, ContinuationScorer)
+        before = generator.continuation_logprob(GROUNDED, "The capital of Freedonia is Lakeview", 8)
+        read_while_scoring = generator.prompt_hidden_state(GROUNDED)
+        other = [{"role": "user", "content": "Name a colour."}]
+        generator.continuation_logprob(other, "Blue", 1)
+        assert generator.prompt_hidden_state(other) != read_while_scoring
+        recomputed = generator.prompt_hidden_state(GROUNDED)
+        assert len(recomputed) == len(read_while_scoring) > 100
+        assert np.allclose(recomputed, read_while_scoring, atol=1e-3)
+        # reading the state leaves the scores (and so the answer) as they were
+        assert generator.continuation_logprob(
+            GROUNDED, "The capital of Freedonia is Lakeview", 8
+        ) == pytest.approx(before, abs=1e-4)
 
     def test_answers_the_same_after_scoring_a_continuation(self, generator: Generator) -> None:
         assert isinstance(generator, ContinuationScorer)

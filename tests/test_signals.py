@@ -159,3 +159,38 @@ def test_signals_can_be_turned_off(index_dir: Path) -> None:
         confidence_signals=False,
     )
     assert answer.confidence is None and not answer.signals and not answer.abstained
+
+
+def test_the_hidden_state_probe_is_the_fitted_pipeline_folded_into_one_vector() -> None:
+    """fit_probe standardises, projects (PCA) and fits a logistic regression; the stored probe is one dot
+    product over the raw state and must give the same log-odds as that pipeline."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from rag.signals import HiddenProbe, fit_probe
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 80)
+    states = rng.normal(size=(80, 40)) + np.outer(labels, np.linspace(0, 2, 40))
+    probe = fit_probe(states.tolist(), labels.tolist(), components=8, c=0.5)
+    pipeline = make_pipeline(
+        StandardScaler(), PCA(n_components=8, random_state=0), LogisticRegression(C=0.5, max_iter=2000)
+    ).fit(states, labels)
+    expected = pipeline.decision_function(states[:5])
+    assert [probe.log_odds(s) for s in states[:5].tolist()] == pytest.approx(expected.tolist(), abs=1e-6)
+    again = HiddenProbe.from_dict(probe.to_dict())
+    assert again.log_odds(states[0].tolist()) == pytest.approx(expected[0], abs=1e-3)
+    assert math.isnan(probe.log_odds([0.0] * 3))  # another model's state size: no reading
+
+
+def test_the_calibrator_reads_the_probe_it_was_stored_with(tmp_path: Path) -> None:
+    from rag.signals import HiddenProbe
+
+    probe = HiddenProbe((1.0, -1.0), 0.5, (0.0, 0.0))
+    calibrator = Calibrator(("hidden_probe",), (2.0,), 0.0, (0.0,), (1.0,), probe=probe)
+    calibrator.save(tmp_path / "c.json")
+    loaded = Calibrator.load(tmp_path / "c.json")
+    assert loaded.probe is not None and loaded.probe.log_odds([3.0, 1.0]) == pytest.approx(2.5)
+    assert loaded.probability({"hidden_probe": 2.5}) > loaded.probability({"hidden_probe": -2.5})

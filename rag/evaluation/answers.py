@@ -57,6 +57,7 @@ def answer_record(answer: Answer, checker: SupportChecker, context: str | None =
         _signals_with_costs(answer),
         answer.confidence,
         answer.recovered,
+        tuple(answer.hidden_state) if answer.hidden_state else None,
     )
 
 

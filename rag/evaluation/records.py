@@ -64,6 +64,8 @@ class AnswerRecord:
     confidence: float | None = None
     recovered: bool = False
     """Answered extractively after the model refused (a recovered false refusal)."""
+    hidden_state: tuple[float, ...] | None = None
+    """The generator's hidden state at the end of the prompt, so the probe refits from stored records."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -75,6 +77,8 @@ class AnswerRecord:
         }
         if self.signals is not None:
             data.update(signals=self.signals, confidence=self.confidence, recovered=self.recovered)
+        if self.hidden_state is not None:
+            data["hidden_state"] = [round(h, 4) for h in self.hidden_state]
         return data
 
     @classmethod
@@ -88,6 +92,7 @@ class AnswerRecord:
             data.get("signals"),
             data.get("confidence"),
             data.get("recovered", False),
+            tuple(data["hidden_state"]) if data.get("hidden_state") else None,
         )
 
 

@@ -13,10 +13,23 @@ from pathlib import Path
 
 from rag.config import PACKAGED_GENERATOR, Settings
 from rag.errors import ModelUnavailableError
-from rag.generation.base import ContinuationScorer, GenerationStats, GenerationStream, Generator
+from rag.generation.base import (
+    ContinuationScorer,
+    GenerationStats,
+    GenerationStream,
+    Generator,
+    HiddenStateReader,
+)
 from rag.generation.packaged import packaged_gguf_path
 
-__all__ = ["ContinuationScorer", "GenerationStats", "GenerationStream", "Generator", "build_generator"]
+__all__ = [
+    "ContinuationScorer",
+    "GenerationStats",
+    "GenerationStream",
+    "Generator",
+    "HiddenStateReader",
+    "build_generator",
+]
 
 
 def build_generator(settings: Settings) -> Generator:

@@ -118,3 +118,13 @@ class ContinuationScorer(Protocol):
         """Natural log-probability that the reply to `messages` starts with the first `max_tokens` tokens
         of `continuation`."""
         ...
+
+
+@runtime_checkable
+class HiddenStateReader(Protocol):
+    """A generator that exposes its final hidden state at the end of a prompt (for a linear probe of
+    whether the passages answer the question)."""
+
+    def prompt_hidden_state(self, messages: list[dict[str, str]]) -> list[float]:
+        """The hidden state after the last token of `messages` rendered as the model's prompt."""
+        ...

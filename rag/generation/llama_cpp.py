@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import llama_cpp
 import numpy as np
 from llama_cpp import Llama, LogitsProcessorList
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -55,6 +56,7 @@ class LlamaCppGenerator:
             ) from error
         self._formatter = self._chat_formatter()
         self._lock = threading.Lock()
+        self._hidden: tuple[tuple[int, ...], list[float]] | None = None
 
     def _chat_formatter(self) -> Jinja2ChatFormatter:
         """The file's own chat template (as `chat_format` selects), rendered as llama-cpp-python renders it,
@@ -115,7 +117,7 @@ class LlamaCppGenerator:
             llama.n_tokens = Llama.longest_token_prefix(
                 llama.input_ids[: llama.n_tokens].tolist(), prompt[:-1]
             )
-            llama.eval(prompt[llama.n_tokens :])
+            self._eval_prompt_end(prompt)
             total = 0.0
             for i, token in enumerate(wanted):
                 logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
@@ -123,6 +125,36 @@ class LlamaCppGenerator:
                 if i + 1 < len(wanted):
                     llama.eval([token])
             return total
+
+    def _eval_prompt_end(self, prompt: list[int]) -> None:
+        """Evaluate `prompt` past the cached prefix, its last token alone with embeddings on, so the final
+        hidden state at the end of the prompt is read at no extra cost (with embeddings on llama.cpp
+        outputs every token of a batch, so only a one-token batch keeps the logits cheap and in place)."""
+        llama = self._llama
+        llama.eval(prompt[llama.n_tokens : -1])
+        context = llama._ctx.ctx
+        llama_cpp.llama_set_embeddings(context, True)
+        try:
+            llama.eval(prompt[-1:])
+            width = llama_cpp.llama_model_n_embd(llama._model.model)
+            state = np.ctypeslib.as_array(llama_cpp.llama_get_embeddings_ith(context, -1), shape=(width,))
+            self._hidden = (tuple(prompt), state.astype(float).tolist())
+        finally:
+            llama_cpp.llama_set_embeddings(context, False)
+
+    def prompt_hidden_state(self, messages: list[dict[str, str]]) -> list[float]:
+        """The model's final hidden state (after its last norm) at the end of the rendered prompt: read
+        while the refusal probability evaluates that prompt, else by evaluating its last token again."""
+        prompt = self._prompt_ids(messages)
+        with self._lock:
+            if self._hidden is None or self._hidden[0] != tuple(prompt):
+                llama = self._llama
+                llama.n_tokens = Llama.longest_token_prefix(
+                    llama.input_ids[: llama.n_tokens].tolist(), prompt[:-1]
+                )
+                self._eval_prompt_end(prompt)
+            assert self._hidden is not None
+            return list(self._hidden[1])
 
     def stream(
         self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.0

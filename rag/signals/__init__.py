@@ -1,6 +1,6 @@
 """Confidence: the signals of one answer (`features`) and the calibrator that reads them (`calibrator`)."""
 
-from rag.signals.calibrator import DEFAULT_CALIBRATOR, Calibrator, fit_calibrator
+from rag.signals.calibrator import DEFAULT_CALIBRATOR, Calibrator, HiddenProbe, fit_calibrator, fit_probe
 from rag.signals.features import FEATURES, AnswerEvidence, answer_signals, judge_logit
 
 __all__ = [
@@ -9,6 +9,8 @@ __all__ = [
     "AnswerEvidence",
     "Calibrator",
     "answer_signals",
+    "HiddenProbe",
     "fit_calibrator",
+    "fit_probe",
     "judge_logit",
 ]

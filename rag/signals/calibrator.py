@@ -21,6 +21,64 @@ DEFAULT_CALIBRATOR = Path(__file__).resolve().parent.parent / "calibrator.json"
 
 
 @dataclass(frozen=True)
+class HiddenProbe:
+    """A linear probe on the generator's final hidden state at the end of the prompt (Slobodkin et al.
+    2023): log-odds that the passages answer the question = b + w . (h - mean)."""
+
+    weights: tuple[float, ...]
+    intercept: float
+    mean: tuple[float, ...]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def log_odds(self, hidden: Sequence[float]) -> float:
+        if len(hidden) != len(self.weights):
+            return math.nan  # another model's hidden state: the probe does not apply
+        return self.intercept + math.fsum(
+            w * (h - m) for w, h, m in zip(self.weights, hidden, self.mean, strict=True)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weights": [round(w, 7) for w in self.weights],
+            "intercept": round(self.intercept, 6),
+            "mean": [round(m, 5) for m in self.mean],
+            **self.metadata,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HiddenProbe:
+        if len(data["weights"]) != len(data["mean"]):
+            raise ValueError("the probe's weights and mean differ in length")
+        return cls(
+            tuple(float(w) for w in data["weights"]),
+            float(data["intercept"]),
+            tuple(float(m) for m in data["mean"]),
+            {k: v for k, v in data.items() if k not in ("weights", "intercept", "mean")},
+        )
+
+
+def fit_probe(
+    states: Sequence[Sequence[float]], labels: Sequence[int], components: int = 32, c: float = 0.1
+) -> HiddenProbe:
+    """Fit the probe (scikit-learn: standardise, PCA to `components`, L2 logistic regression) and fold the
+    pipeline, linear end to end, into one weight vector over the raw hidden state."""
+    import numpy as np
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.asarray(states, dtype=np.float64)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = (x - mean) / scale
+    pca = PCA(n_components=min(components, len(x) - 1, x.shape[1]), random_state=0).fit(z)
+    model = LogisticRegression(C=c, max_iter=2000).fit(pca.transform(z), np.asarray(labels))
+    weights = (pca.components_.T @ model.coef_[0]) / scale
+    intercept = float(model.intercept_[0] - model.coef_[0] @ (pca.components_ @ pca.mean_))
+    return HiddenProbe(tuple(float(w) for w in weights), intercept, tuple(float(m) for m in mean))
+
+
+@dataclass(frozen=True)
 class Calibrator:
     """Logistic regression on standardised features:
     P(right) = sigmoid(b + sum_i w_i (x_i - mean_i) / scale_i)."""
@@ -31,6 +89,8 @@ class Calibrator:
     means: tuple[float, ...]
     scales: tuple[float, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
+    probe: HiddenProbe | None = None
+    """The hidden-state probe whose log-odds is the `hidden_probe` signal (None: not fitted)."""
 
     def probability(self, signals: Mapping[str, float]) -> float:
         """P(the answer is right and supported) for one answer's signals (a missing or NaN one reads as
@@ -55,6 +115,7 @@ class Calibrator:
             "means": [round(m, 6) for m in self.means],
             "scales": [round(s, 6) for s in self.scales],
             **self.metadata,
+            **({"probe": self.probe.to_dict()} if self.probe is not None else {}),
         }
 
     @classmethod
@@ -63,7 +124,7 @@ class Calibrator:
         lengths = {len(data[n]) for n in names}
         if len(lengths) != 1:
             raise ValueError("features, weights, means and scales differ in length")
-        core = {*names, "kind", "intercept"}
+        core = {*names, "kind", "intercept", "probe"}
         return cls(
             tuple(data["features"]),
             tuple(float(w) for w in data["weights"]),
@@ -71,6 +132,7 @@ class Calibrator:
             tuple(float(m) for m in data["means"]),
             tuple(float(s) or 1.0 for s in data["scales"]),
             {k: v for k, v in data.items() if k not in core},
+            HiddenProbe.from_dict(data["probe"]) if data.get("probe") else None,
         )
 
     @classmethod

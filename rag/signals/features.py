@@ -40,6 +40,7 @@ FEATURES: tuple[str, ...] = (
     "extractive_agreement",
     "extractive_coverage",
     "model_refused",
+    "hidden_probe",
 )
 """The feature names, in the order the calibrator reads them (`calibrator.json` stores its own list)."""
 

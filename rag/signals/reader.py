@@ -4,6 +4,7 @@ one extractive retry when the model refused though the signals say a passage ans
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ class Confidence:
     signals: dict[str, float]
     probability: float | None
     extractive: str
+    hidden_state: list[float] | None = None
 
 
 class ConfidenceReader:
@@ -60,10 +62,12 @@ class ConfidenceReader:
         refused: bool = False,
         judge: float | None = None,
         extractive: str | None = None,
+        hidden: list[float] | None = None,
         timings: dict[str, float] | None = None,
     ) -> Confidence:
         """Signals and confidence of `text`, the answer to `messages` (None: no judge is asked; `judge`
-        gives one read before). `extractive` is the extractive sentence when already known."""
+        gives one read before). `extractive` is the extractive sentence when already known; `hidden` the
+        model's hidden state at the end of the prompt, read by the calibrator's probe."""
         started = time.perf_counter()
         generator = self.generator() if messages is not None else None
         if isinstance(generator, ContinuationScorer) and messages is not None:
@@ -83,13 +87,19 @@ class ConfidenceReader:
                 judge,
                 extractive,
                 refused,
+                extra={"hidden_probe": self._probe(hidden)},
             )
         )
         probability = self.calibrator.probability(signals) if self.calibrator is not None else None
         if timings is not None:
             timings["judge_seconds"] = judged - started
             timings["confidence_seconds"] = time.perf_counter() - started
-        return Confidence(signals, probability, extractive)
+        return Confidence(signals, probability, extractive, hidden)
+
+    def _probe(self, hidden: list[float] | None) -> float:
+        """The hidden-state probe's log-odds that the passages answer (NaN without a state or a probe)."""
+        probe = self.calibrator.probe if self.calibrator is not None else None
+        return probe.log_odds(hidden) if probe is not None and hidden else math.nan
 
     def recovery_rule(self) -> dict[str, float]:
         stored: dict[str, Any] = (self.calibrator.metadata.get("recovery") or {}) if self.calibrator else {}
