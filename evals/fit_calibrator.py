@@ -19,6 +19,7 @@ import json
 import math
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ from rag.evaluation.confidence import (  # noqa: E402
     roc_auc,
 )
 from rag.evaluation.records import QuestionRecord, read_records  # noqa: E402
-from rag.signals import DEFAULT_CALIBRATOR, FEATURES, fit_calibrator  # noqa: E402
+from rag.signals import DEFAULT_CALIBRATOR, FEATURES, HiddenProbe, fit_calibrator, fit_probe  # noqa: E402
 
 SQUAD2 = ROOT.parent / "shared" / "datasets" / "squad_v2_cs224n_half" / "dev-v2.0.cs224n-half.json"
 DEV_ARTICLES = 11
@@ -118,6 +119,7 @@ def boosted_cv_auroc(rows: list[dict[str, float]], labels: list[int]) -> float |
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     x = np.asarray([[r.get(f, math.nan) for f in FEATURES] for r in rows], dtype=np.float64)
+    x = x[:, ~np.isnan(x).all(axis=0)]  # a signal never read (e.g. no probe yet) carries nothing
     model = HistGradientBoostingClassifier(max_depth=3, max_iter=100, learning_rate=0.05)
     folds = StratifiedKFold(n_splits=fold_count(labels), shuffle=True, random_state=0)
     predicted = cross_val_predict(model, x, np.asarray(labels), cv=folds, method="predict_proba")[:, 1]
@@ -189,6 +191,42 @@ def _extractive_right(record: QuestionRecord) -> bool:
     return any(normalize_answer(g) in text for g in record.answers if normalize_answer(g))
 
 
+def fit_hidden_probe(
+    records: list[QuestionRecord], components: int, c: float
+) -> tuple[HiddenProbe | None, dict[str, float], dict[str, object]]:
+    """The hidden-state probe, trained to tell answerable from unanswerable questions on every record
+    that stored the generator's state (refusals included); its out-of-fold log-odds per record id (the
+    calibrator's `hidden_probe` rows, so no record is scored by a probe that saw it); and its report."""
+    from sklearn.model_selection import StratifiedKFold
+
+    stored = [r for r in records if answer_of(r).hidden_state]
+    labels = [int(r.answerable) for r in stored]
+    if min(labels.count(0), labels.count(1)) < 5:
+        return None, {}, {"note": f"{len(stored)} records with hidden states: too few to fit a probe"}
+    states = [list(answer_of(r).hidden_state or ()) for r in stored]
+    scores: dict[str, float] = {}
+    folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=0)
+    for train, test in folds.split(states, labels):
+        fold = fit_probe([states[i] for i in train], [labels[i] for i in train], components, c)
+        scores.update({stored[i].id: fold.log_odds(states[i]) for i in test})
+    held_out = [scores[r.id] for r in stored]
+    rights = [is_right(r) for r in stored]
+    report = {
+        "label": "the question is answerable (SQuAD 2.0 gold)",
+        "rows": len(stored),
+        "answerable": sum(labels),
+        "components": components,
+        "c": c,
+        "held_out_auroc_answerable": round(roc_auc(labels, held_out) or 0.0, 4),
+        "held_out_auroc_right": round(roc_auc(rights, held_out) or 0.0, 4),
+        "refusal_auroc_answerable": round(
+            roc_auc(labels, [-(answer_of(r).signals or {}).get("refusal_log", 0.0) for r in stored]) or 0.0,
+            4,
+        ),
+    }
+    return fit_probe(states, labels, components, c), scores, report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=Path, default=ROOT / "evals/out/calibrator-dev/records.jsonl")
@@ -196,6 +234,10 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=Path("/tmp/rag-squad2-dev-index"))
     parser.add_argument("--out", type=Path, default=DEFAULT_CALIBRATOR)
     parser.add_argument("--c", type=float, default=0.3, help="Inverse L2 strength of the logistic fit.")
+    parser.add_argument(
+        "--probe-components", type=int, default=32, help="PCA size of the hidden-state probe."
+    )
+    parser.add_argument("--probe-c", type=float, default=0.1, help="Inverse L2 strength of the probe.")
     parser.add_argument(
         "--features",
         default=",".join(FEATURES),
@@ -210,8 +252,11 @@ def main() -> None:
     if not path.exists() and path.with_name("records.partial.jsonl").exists():
         path = path.with_name("records.partial.jsonl")
     records = development_only([r for r in read_records(path) if r.generative is not None])
+    probe, probe_scores, probe_report = fit_hidden_probe(records, args.probe_components, args.probe_c)
     answered = [r for r in records if r.generative.signals is not None and not r.generative.abstained]
-    rows = [dict(answer_of(r).signals or {}) for r in answered]
+    rows = [
+        {**(answer_of(r).signals or {}), "hidden_probe": probe_scores.get(r.id, math.nan)} for r in answered
+    ]
     labels = [is_right(r) for r in answered]
     if min(labels.count(0), labels.count(1)) < 2:
         raise SystemExit(f"{len(rows)} answered records with signals ({sum(labels)} right): too few to fit")
@@ -220,7 +265,7 @@ def main() -> None:
     system_scores = [by_id.get(r.id, 0.0) for r in records]
     system_labels = [is_right(r) for r in records]
     operating = choose_threshold(records, system_scores)
-    calibrator = fit_calibrator(rows, labels, features, args.c)
+    calibrator = replace(fit_calibrator(rows, labels, features, args.c), probe=probe)
     command = "python " + shlex.join(
         [
             str(Path(sys.argv[0]).relative_to(ROOT)) if sys.argv[0].startswith(str(ROOT)) else sys.argv[0],
@@ -252,13 +297,17 @@ def main() -> None:
             },
             "operating_point": {k: round(v, 4) for k, v in operating.items()},
             "signals": per_signal(rows, labels),
+            "hidden_probe": probe_report,
             "costs_seconds": costs(rows),
             "recovery": recovery_rule(records),
         }
     )
     calibrator.save(args.out)
     print(
-        json.dumps({k: calibrator.metadata[k] for k in ("held_out", "operating_point", "recovery")}, indent=2)
+        json.dumps(
+            {k: calibrator.metadata[k] for k in ("held_out", "hidden_probe", "operating_point", "recovery")},
+            indent=2,
+        )
     )
     print(f"wrote {args.out}")
 

@@ -194,3 +194,19 @@ def test_the_calibrator_reads_the_probe_it_was_stored_with(tmp_path: Path) -> No
     loaded = Calibrator.load(tmp_path / "c.json")
     assert loaded.probe is not None and loaded.probe.log_odds([3.0, 1.0]) == pytest.approx(2.5)
     assert loaded.probability({"hidden_probe": 2.5}) > loaded.probability({"hidden_probe": -2.5})
+
+
+def test_a_refit_probe_is_read_from_the_stored_hidden_state_not_the_stored_signal() -> None:
+    from rag.evaluation.confidence import stored_signals
+    from rag.evaluation.records import AnswerRecord
+    from rag.signals import HiddenProbe
+
+    answer = AnswerRecord(
+        "x", False, (), 1.0, signals={"hidden_probe": float("nan")}, hidden_state=(2.0, 0.0)
+    )
+    calibrator = Calibrator(
+        ("hidden_probe",), (1.0,), 0.0, (0.0,), (1.0,), probe=HiddenProbe((1.5, 9.0), 0.0, (0.0, 0.0))
+    )
+    assert stored_signals(answer, calibrator)["hidden_probe"] == pytest.approx(3.0)
+    again = AnswerRecord.from_dict(answer.to_dict())
+    assert again.hidden_state == (2.0, 0.0)

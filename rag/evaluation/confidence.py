@@ -42,6 +42,15 @@ def is_right(record: QuestionRecord) -> int:
     return int(answer_score(record) >= RIGHT_F1)
 
 
+def stored_signals(answer: AnswerRecord, calibrator: Calibrator) -> dict[str, float]:
+    """An answer's stored signals, with the calibrator's own hidden-state probe read from the stored state
+    (the probe stored with the signals may be another one, or none)."""
+    signals = dict(answer.signals or {})
+    if calibrator.probe is not None and answer.hidden_state:
+        signals["hidden_probe"] = calibrator.probe.log_odds(answer.hidden_state)
+    return signals
+
+
 def confidences(records: Sequence[QuestionRecord], calibrator: Calibrator | None) -> list[float]:
     """Each record's confidence: the calibrator applied to its stored signals (as recorded without one);
     0 for a refusal and for a record without signals."""
@@ -51,7 +60,7 @@ def confidences(records: Sequence[QuestionRecord], calibrator: Calibrator | None
         if answer.abstained or answer.signals is None:
             values.append(0.0)
         elif calibrator is not None:
-            values.append(calibrator.probability(answer.signals))
+            values.append(calibrator.probability(stored_signals(answer, calibrator)))
         else:
             values.append(answer.confidence if answer.confidence is not None else 0.0)
     return values
