@@ -26,15 +26,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rag.config import Settings  # noqa: E402
 from rag.evaluation.devset import (  # noqa: E402
+    confidence_curve,
     load_questions,
     markdown_report,
     node_docs_folder,
+    recalibrated,
     run_devset,
     sample_questions,
     score,
 )
+from rag.signals import DEFAULT_CALIBRATOR, Calibrator  # noqa: E402
 
 QUESTIONS = Path(__file__).parent / "devset" / "questions.jsonl"
+CONFIDENCE_POINTS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+"""The `min_confidence` values the report shows (0: report only, nothing withheld)."""
 REPORTED_SETTINGS = (
     "generator",
     "embedder",
@@ -67,12 +72,22 @@ def main() -> None:
         default=None,
         help="Report the answers stored in this JSON-lines file (a run's .records.jsonl) instead of asking.",
     )
+    parser.add_argument(
+        "--calibrator",
+        type=Path,
+        default=None,
+        help="With --records: read each answer's confidence again with this calibrator (default: the "
+        "configured or shipped one).",
+    )
     args = parser.parse_args()
     command = ("python evals/devset_score.py " + shlex.join(sys.argv[1:])).strip()
     settings = Settings()
     if args.records:
         lines = args.records.read_text(encoding="utf-8").splitlines()
         records = [json.loads(line) for line in lines if line.strip()]
+        path = args.calibrator or settings.calibrator_path or DEFAULT_CALIBRATOR
+        if any(r.get("signals") for r in records) and Path(path).exists():
+            records = recalibrated(records, Calibrator.load(Path(path)))
         write_report(
             args.out, {"questions": len(records), "scores": score(records)}, records, command, settings
         )
@@ -97,13 +112,16 @@ def main() -> None:
         sink=sink,
     )
     write_report(args.out, {**results, "node_docs": str(node_docs)}, records, command, settings)
-    sink.unlink()
+    # the sink stays (git-ignored): it holds the hidden states, so a refit calibrator rescores the run
 
 
 def write_report(
     out: Path, results: dict[str, Any], records: list[dict[str, Any]], command: str, settings: Settings
 ) -> None:
     """The Markdown report at `out` and the results with every record beside it (.json)."""
+    if any(r.get("confidence") is not None for r in records):
+        results["confidence_curve"] = confidence_curve(records, CONFIDENCE_POINTS)
+    records = [{k: v for k, v in r.items() if k != "hidden_state"} for r in records]
     results = {
         **results,
         "command": command,

@@ -199,3 +199,22 @@ def test_a_false_refusal_costs_as_much_as_a_false_answer():
     report = markdown_report({"scores": scores}, [refused, answered, right], "python evals/devset_score.py")
     assert "| **total** | 3 | 33.3 |" in report
     assert "| m | memory_trap | false_answer |" in report and "| a | answerable | false_refusal |" in report
+
+
+def test_a_confidence_threshold_turns_low_confidence_answers_into_abstentions():
+    from rag.evaluation.devset import at_confidence, confidence_curve
+
+    def confident(record, value):
+        return {**record, "confidence": value}
+
+    right = confident(answer_record(ANSWERABLE, _cited_in_fs("64 KiB [1].")), 0.9)
+    trap = confident(answer_record(TRAP, _cited_in_fs("Ryan Dahl created it [1].")), 0.2)
+    unsure_right = confident(answer_record(ANSWERABLE, _cited_in_fs("64 KiB [1].")), 0.1)
+    records = [right, trap, unsure_right]
+    held = at_confidence(records, 0.3)
+    assert [r["outcome"] for r in held] == ["right", "abstained", "false_refusal"]
+    assert [r["correct"] for r in held] == [True, True, False]
+    curve = confidence_curve(records, (0.0, 0.3))
+    assert curve[0]["auroc"] == pytest.approx(0.5)  # one right answer above the trap, one below it
+    assert curve[1]["abstained"] == 0.0 and curve[2]["abstained"] == 100.0
+    assert curve[2]["false_refusal"] == 50.0

@@ -243,8 +243,64 @@ def answer_record(question: DevQuestion, answer: Any) -> dict[str, Any]:
         "cited": cited,
         "source_retrieved": any(Path(p.source).name in names for p in answer.passages) if names else None,
         "seconds": answer.timings.get("total_seconds"),
+        "refusal_probability": answer.refusal_probability,
+        "confidence": answer.confidence,
+        "recovered": answer.recovered,
+        "signals": {k: round(v, 5) for k, v in answer.signals.items()},
+        "hidden_state": [round(h, 4) for h in answer.hidden_state] if answer.hidden_state else None,
         **judge(question, answer.text, answer.abstained, cited),
     }
+
+
+def recalibrated(records: list[dict[str, Any]], calibrator: Any) -> list[dict[str, Any]]:
+    """The records with `confidence` read again by `calibrator` (an `rag.signals.Calibrator`) from their
+    stored signals and hidden state, so a refit is scored without asking again; a record that stored no
+    signals (abstained before the model answered) keeps None."""
+    out = []
+    for record in records:
+        signals = dict(record.get("signals") or {})
+        if signals and calibrator.probe is not None and record.get("hidden_state"):
+            signals["hidden_probe"] = calibrator.probe.log_odds(record["hidden_state"])
+        out.append({**record, "confidence": calibrator.probability(signals) if signals else None})
+    return out
+
+
+def at_confidence(records: list[dict[str, Any]], threshold: float) -> list[dict[str, Any]]:
+    """The records as they would be with `min_confidence` = `threshold`: an answer whose confidence is
+    below it becomes an abstention (a false refusal when the question is answerable)."""
+    out = []
+    for record in records:
+        confidence = record.get("confidence")
+        if record["abstained"] or confidence is None or confidence >= threshold:
+            out.append(record)
+            continue
+        answerable = record["expected"] == "answer"
+        outcome = "false_refusal" if answerable else "abstained"
+        out.append({**record, "abstained": True, "outcome": outcome, "correct": not answerable})
+    return out
+
+
+def confidence_curve(records: list[dict[str, Any]], thresholds: Iterable[float]) -> list[dict[str, float]]:
+    """Per threshold: answerable right %, false refusals %, unanswerable (and traps) abstained %, accuracy;
+    and the ROC AUC of the confidence for "answered right" against everything else (None: one class)."""
+    from sklearn.metrics import roc_auc_score
+
+    rows = []
+    for threshold in thresholds:
+        rates = _rates(at_confidence(records, threshold))
+        rows.append(
+            {
+                "min_confidence": threshold,
+                **{
+                    k: rates[k]
+                    for k in ("right", "false_refusal", "abstained", "accuracy", "balanced_accuracy")
+                },
+            }
+        )
+    labels = [int(r["correct"] and r["expected"] == "answer") for r in records]
+    scores = [0.0 if r["abstained"] or r.get("confidence") is None else r["confidence"] for r in records]
+    auroc = float(roc_auc_score(labels, scores)) if len(set(labels)) == 2 else None
+    return [{"auroc": auroc}, *rows]
 
 
 def run_devset(
@@ -326,6 +382,21 @@ def markdown_report(results: dict[str, Any], records: list[dict[str, Any]], comm
     lines.append(row("**total**", scores["total"]))
     total = scores["total"]
     lines.append(f"\nBalanced accuracy (mean of right and abstained): {total['balanced_accuracy']:.1f} %.\n")
+    curve = results.get("confidence_curve")
+    if curve:
+        auroc = curve[0]["auroc"]
+        lines.append(
+            "\nConfidence (the calibrator applied to each answer's stored signals): ROC AUC of "
+            f"answered-right against everything else {'-' if auroc is None else f'{auroc:.3f}'}. "
+            "Abstaining below each `min_confidence`:\n\n| min_confidence | answerable right % | "
+            "false refusal % | unanswerable abstained % | accuracy % | balanced accuracy % |\n"
+            "|---|---|---|---|---|---|\n"
+        )
+        for point in curve[1:]:
+            lines.append(
+                f"| {point['min_confidence']:.2f} | {point['right']:.1f} | {point['false_refusal']:.1f} | "
+                f"{point['abstained']:.1f} | {point['accuracy']:.1f} | {point['balanced_accuracy']:.1f} |\n"
+            )
     misses = [r for r in records if not r["correct"]]
     if misses:
         lines.append("\n| id | kind | outcome | source retrieved | answer |\n|---|---|---|---|---|\n")
