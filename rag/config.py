@@ -134,6 +134,19 @@ class Settings(BaseSettings):
         default_factory=lambda: os.cpu_count() or 1, ge=1, description="CPU threads for the language model."
     )
     context_tokens: int = Field(4096, ge=512, description="Context window of the language model, in tokens.")
+    passage_cache: bool = Field(
+        False,
+        description="llama.cpp backend: compute each passage's keys and values once (after the static "
+        "instructions) and place them into later prompts by shifting their positions, so a question only "
+        "evaluates its own words; placed passages do not attend to one another, an approximation of the full "
+        "prompt (see evals/RESULTS-speed-cache.md). The transformers and openai backends ignore it.",
+    )
+    passage_cache_mb: int = Field(
+        512,
+        ge=1,
+        description="RAM budget of the passage cache in MiB, counting every stored state and key; the least "
+        "recently used passages are dropped first.",
+    )
     max_answer_tokens: int = Field(320, ge=1, description="Most tokens the model may write per answer.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0: deterministic).")
     openai_base_url: str = Field(

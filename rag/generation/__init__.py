@@ -67,7 +67,8 @@ def build_generator(settings: Settings) -> Generator:
                 "`generator` at a .gguf file, or set `generator_backend` to 'transformers' "
                 "(RAG_GENERATOR_BACKEND=transformers) to run a Hugging Face model."
             )
-        return _load_llama_cpp(model_path.resolve(), settings.threads, settings.context_tokens)
+        cache_mb = settings.passage_cache_mb if settings.passage_cache else 0
+        return _load_llama_cpp(model_path.resolve(), settings.threads, settings.context_tokens, cache_mb)
     if model_path is not None:
         return _load_transformers(
             str(model_path.resolve().parent), model_path.name, settings.threads, settings.allow_downloads
@@ -78,15 +79,24 @@ def build_generator(settings: Settings) -> Generator:
 
 
 @functools.lru_cache(maxsize=2)
-def _load_llama_cpp(model_path: Path, threads: int, context_tokens: int) -> Generator:
+def _load_llama_cpp(
+    model_path: Path, threads: int, context_tokens: int, passage_cache_mb: int = 0
+) -> Generator:
+    """The llama.cpp generator; with `passage_cache_mb`, a passage KV cache of that budget (0: none)."""
     try:
         from rag.generation.llama_cpp import LlamaCppGenerator
+        from rag.generation.passage_cache import PassageCache
     except ImportError as error:
         raise ModelUnavailableError(
             f"The llama_cpp backend needs llama-cpp-python ({error}): run `bash scripts/setup.sh` "
             "(or `pip install llama-cpp-python`), or set `generator_backend` to 'transformers'."
         ) from error
-    return LlamaCppGenerator(model_path, threads=threads, context_tokens=context_tokens)
+    cache = None
+    if passage_cache_mb:
+        from rag.grounding import passage_spans
+
+        cache = PassageCache(str(model_path), passage_cache_mb * 2**20, passage_spans)
+    return LlamaCppGenerator(model_path, threads=threads, context_tokens=context_tokens, passage_cache=cache)
 
 
 @functools.lru_cache(maxsize=2)

@@ -13,6 +13,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from rag.errors import InvalidInputError, ModelUnavailableError
 from rag.generation.base import GenerationStats, GenerationStream
+from rag.generation.passage_cache import PassageCache, prepare_context
 
 
 class TopLogprobRecorder:
@@ -34,9 +35,17 @@ class LlamaCppGenerator:
 
     The model loads in the constructor (under a second for 1.5B Q4); one instance serves the whole
     process, one generation at a time, since a llama.cpp context is not safe to share between threads.
+    With a `PassageCache`, the passages of a prompt are placed from stored states instead of evaluated.
     """
 
-    def __init__(self, model_path: Path, *, threads: int, context_tokens: int) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        threads: int,
+        context_tokens: int,
+        passage_cache: PassageCache | None = None,
+    ) -> None:
         self.name = Path(model_path).name
         self.model_path = Path(model_path)
         self.context_tokens = context_tokens
@@ -54,6 +63,9 @@ class LlamaCppGenerator:
                 f"llama.cpp could not load {model_path}: {error}. Check that it is a complete GGUF file "
                 "(or delete it from the model cache to assemble it again)."
             ) from error
+        self.passage_cache = passage_cache
+        if passage_cache is not None:
+            prepare_context(self._llama)
         self._formatter = self._chat_formatter()
         self._lock = threading.Lock()
         self._hidden: tuple[tuple[int, ...], list[float]] | None = None
@@ -94,10 +106,24 @@ class LlamaCppGenerator:
         )
 
     def _prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        return self._rendered(messages)[1]
+
+    def _rendered(self, messages: list[dict[str, str]]) -> tuple[str, list[int]]:
+        """The prompt text of `messages` and its tokens."""
         rendered = self._formatter(messages=messages)
-        return self._llama.tokenize(
+        ids = self._llama.tokenize(
             rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
         )
+        return rendered.prompt, ids
+
+    def _keep_prefix(self, text: str, prompt: list[int]) -> None:
+        """Keep in llama.cpp's cache the longest prefix of `prompt[:-1]` it already holds, the rest to be
+        evaluated by the caller; with the passage cache, the prompt's passages are placed after that prefix
+        from their stored states, so only the question is left to evaluate."""
+        llama = self._llama
+        llama.n_tokens = Llama.longest_token_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt[:-1])
+        if self.passage_cache is not None:
+            self.passage_cache.place(llama, text, prompt)
 
     def continuation_logprob(
         self, messages: list[dict[str, str]], continuation: str, max_tokens: int
@@ -107,16 +133,14 @@ class LlamaCppGenerator:
         The prompt stays in llama.cpp's cache, so a generation for the same messages right after reuses it
         and this costs only `max_tokens` single-token steps beyond the prefill the answer needs anyway.
         """
-        prompt = self._prompt_ids(messages)
+        text, prompt = self._rendered(messages)
         wanted = self._llama.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)[:max_tokens]
         if len(prompt) + len(wanted) > self.context_tokens:
             raise self._too_long(len(prompt))
         with self._lock:
             llama = self._llama
             # eval() drops the cache from n_tokens on: keep the shared prefix, recompute the rest.
-            llama.n_tokens = Llama.longest_token_prefix(
-                llama.input_ids[: llama.n_tokens].tolist(), prompt[:-1]
-            )
+            self._keep_prefix(text, prompt)
             self._eval_prompt_end(prompt)
             total = 0.0
             for i, token in enumerate(wanted):
@@ -145,13 +169,10 @@ class LlamaCppGenerator:
     def prompt_hidden_state(self, messages: list[dict[str, str]]) -> list[float]:
         """The model's final hidden state (after its last norm) at the end of the rendered prompt: read
         while the refusal probability evaluates that prompt, else by evaluating its last token again."""
-        prompt = self._prompt_ids(messages)
+        text, prompt = self._rendered(messages)
         with self._lock:
             if self._hidden is None or self._hidden[0] != tuple(prompt):
-                llama = self._llama
-                llama.n_tokens = Llama.longest_token_prefix(
-                    llama.input_ids[: llama.n_tokens].tolist(), prompt[:-1]
-                )
+                self._keep_prefix(text, prompt)
                 self._eval_prompt_end(prompt)
             assert self._hidden is not None
             return list(self._hidden[1])
@@ -170,6 +191,9 @@ class LlamaCppGenerator:
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float, stats: GenerationStats
     ) -> Iterator[str]:
         with self._lock:
+            if self.passage_cache is not None:
+                # create_chat_completion evaluates the prompt past the prefix it shares with the last call.
+                self._keep_prefix(*self._rendered(messages))
             chunks = self._llama.create_chat_completion(
                 messages=messages,
                 max_tokens=max_tokens,
