@@ -42,15 +42,17 @@ TARGET_ANSWERED = 80.0
 FOLDS = 5
 
 
-def collect(limit: int, out: Path, index: Path) -> Path:
-    """Answer `limit` sampled development questions end to end; the records.jsonl path."""
+def collect(limit: int, out: Path, index: Path, resume: bool = False) -> Path:
+    """Answer `limit` sampled development questions end to end (with `resume`, those not yet in the
+    partial records of a run cut short); the records.jsonl path."""
     from rag.config import Settings
     from rag.evaluation.answers import run_answers
     from rag.evaluation.reports import write_answer_report
 
     out.mkdir(parents=True, exist_ok=True)
     sink = out / "records.partial.jsonl"
-    sink.unlink(missing_ok=True)
+    if not resume:
+        sink.unlink(missing_ok=True)
     results, records = run_answers(
         SQUAD2,
         Settings(),
@@ -231,6 +233,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=Path, default=ROOT / "evals/out/calibrator-dev/records.jsonl")
     parser.add_argument("--collect", type=int, default=0, help="First answer N development questions.")
+    parser.add_argument(
+        "--resume", action="store_true", help="With --collect: keep the records of a run cut short."
+    )
     parser.add_argument("--index", type=Path, default=Path("/tmp/rag-squad2-dev-index"))
     parser.add_argument("--out", type=Path, default=DEFAULT_CALIBRATOR)
     parser.add_argument("--c", type=float, default=0.3, help="Inverse L2 strength of the logistic fit.")
@@ -248,7 +253,9 @@ def main() -> None:
     unknown = set(features) - set(FEATURES)
     if unknown:
         raise SystemExit(f"unknown signals {sorted(unknown)}; known: {', '.join(FEATURES)}")
-    path = collect(args.collect, args.records.parent, args.index) if args.collect else args.records
+    path = (
+        collect(args.collect, args.records.parent, args.index, args.resume) if args.collect else args.records
+    )
     if not path.exists() and path.with_name("records.partial.jsonl").exists():
         path = path.with_name("records.partial.jsonl")
     records = development_only([r for r in read_records(path) if r.generative is not None])

@@ -126,11 +126,16 @@ def collect_records(
 ) -> list[QuestionRecord]:
     """Answer every question in generative (support scored, gate off) and extractive mode (without
     `with_extractive`, only generative: its record's extractive answer is an empty abstention); each
-    record is also appended to `sink` as it completes, so an interrupted run can still be scored."""
+    record is also appended to `sink` as it completes, so an interrupted run can still be scored, and a
+    question already in `sink` is not asked again (a run cut short resumes)."""
+    done = {r.id: r for r in read_records(sink)} if sink is not None and sink.exists() else {}
     records = []
     checker = assistant.support_checker
     started = time.perf_counter()
     for i, q in enumerate(questions, start=1):
+        if q.id in done:  # answered by an earlier run cut short (resumed from its sink)
+            records.append(done[q.id])
+            continue
         extractive = AnswerRecord("", True, (), 0.0)
         if with_extractive or not with_generation:
             answer = assistant.ask(q.question, answer_mode="extractive", grounding_mode="flag")
