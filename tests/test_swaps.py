@@ -207,3 +207,19 @@ def test_documents_become_squad_articles_with_questions_at_their_answers():
     assert [len(p["qas"]) for p in paragraphs] == [0, 1]
     answer = paragraphs[1]["qas"][0]["answers"][0]
     assert paragraphs[1]["context"][answer["answer_start"] :].startswith("8000")
+
+
+def test_names_are_swapped_for_like_names():
+    from rag.evaluation.swaps import shape
+
+    article = "\n\n".join(ARTICLE) + " Later the Panthers and the Broncos met; Manning and Newton met too."
+    assert shape("Panthers", "entity", article) == shape("Broncos", "entity", article) == "1T"
+    assert shape("Manning", "entity", article) == shape("Newton", "entity", article) == "1"
+    assert shape("NFL", "entity") == "1A"
+    question = "Who did the Panthers beat?"
+    gold = "The Panthers beat the Seahawks."
+    for seed in range(10):
+        swap = swap_value(
+            question, "entity", gold, ["Broncos", "Newton"], [], random.Random(seed), article=article
+        )
+        assert swap is not None and swap.replacement == "Broncos"

@@ -22,6 +22,7 @@ seed give the same output.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -379,16 +380,30 @@ def value_pool(texts: Sequence[str], kind: str) -> list[str]:
     return list(seen.values())
 
 
-def shape(value: Value | str, kind: str) -> str:
+def shape(value: Value | str, kind: str, article: str = "") -> str:
     """What a replacement must share with the value it replaces: for a number, its digit count and
     separators (`12` -> `dd`, `0.3` -> `d.d`); for a date, its form with months as `M` and digit runs
-    as `d` (`June 4, 1998` -> `M d, d`); for a name, its number of words."""
+    as `d` (`June 4, 1998` -> `M d, d`); for a name, its number of words, whether it is an acronym and
+    (given the article's text) whether the article mostly writes `the` before it (`the Panthers`, `the
+    European Union`: teams, bodies, places; not people), so that a name is swapped for a like one."""
     text = value.text if isinstance(value, Value) else value
     if kind == "number":
         return re.sub(r"\d", "d", text)
     if kind == "date":
         return re.sub(r"\d+", "d", re.sub(_MONTH, "M", text))
-    return str(len(text.split()))
+    return _name_shape(text, article)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _name_shape(name: str, article: str) -> str:
+    words = name.split()
+    acronym = len(name) > 1 and name.replace(" ", "").replace("&", "").isupper()
+    shape = f"{len(words)}{'A' if acronym else ''}"
+    if article:
+        mentions = re.findall(r"(\w+)\s+" + re.escape(name) + r"(?!\w)", article)
+        if mentions and 2 * sum(m.lower() == "the" for m in mentions) >= len(mentions):
+            shape += "T"
+    return shape
 
 
 def swap_value(
@@ -399,6 +414,7 @@ def swap_value(
     answers: Sequence[str],
     rng: random.Random,
     lower: frozenset[str] = frozenset(),
+    article: str = "",
 ) -> Swap | None:
     """The question with one of its values of `kind` replaced by a value of the same kind and shape
     (see `shape`) from `pool` that the gold paragraph does not contain, that neither contains nor
@@ -408,12 +424,12 @@ def swap_value(
     if not found:
         return None
     target = rng.choice(found)
-    wanted = shape(target, kind)
+    wanted = shape(target, kind, article)
     words = set(normalize(target.text).split())
     candidates = [
         p
         for p in pool
-        if shape(p, kind) == wanted
+        if shape(p, kind, article) == wanted
         and normalize(p) != normalize(target.text)
         and (kind != "entity" or not words & set(normalize(p).split()))  # Genghis Khan, Chinggis Khan
     ]
@@ -483,16 +499,18 @@ def generate(
     kinds: Sequence[str] = KINDS,
     lower: frozenset[str] | None = None,
     pools: dict[str, list[str]] | None = None,
+    article_text: str | None = None,
 ) -> list[Swap]:
     """Every swap of `kinds` that applies to the question (at most one per kind). `article` are the
-    texts of the question's article (the pool of replacement values); `pools` and `lower` may be
-    passed precomputed for it."""
+    texts of the question's article (the pool of replacement values); `pools`, `lower` and
+    `article_text` (the texts joined) may be passed precomputed for it."""
     lower = lowercase_words(article) if lower is None else lower
+    text = article_text if article_text is not None else "\n\n".join(article)
     swaps: list[Swap] = []
     for kind in kinds:
         if kind in VALUE_KINDS:
             pool = pools[kind] if pools is not None else value_pool(article, kind)
-            swap = swap_value(question, kind, gold, pool, answers, rng, lower)
+            swap = swap_value(question, kind, gold, pool, answers, rng, lower, text)
         elif kind == "antonym":
             swap = swap_antonym(question, gold, rng)
         elif kind == "negation":
@@ -528,6 +546,7 @@ def unanswerable_squad(
     articles = []
     for article in data:
         texts = [p["context"] for p in article["paragraphs"]]
+        joined = "\n\n".join(texts)
         lower = lowercase_words(texts)
         pools = {kind: value_pool(texts, kind) for kind in kinds if kind in VALUE_KINDS}
         paragraphs = []
@@ -541,7 +560,7 @@ def unanswerable_squad(
                 counts["original"] += 1
                 rng = question_rng(seed, qa["id"])
                 swaps = generate(
-                    qa["question"], paragraph["context"], answers, texts, rng, kinds, lower, pools
+                    qa["question"], paragraph["context"], answers, texts, rng, kinds, lower, pools, joined
                 )
                 if max_per_question is not None and len(swaps) > max_per_question:
                     swaps = sorted(rng.sample(swaps, max_per_question), key=lambda s: kinds.index(s.kind))
