@@ -200,6 +200,14 @@ def run(args: argparse.Namespace, settings: Settings, meta: dict[str, Any]) -> l
             f"{'abstained' if record['abstained'] else 'answered'}, confidence {confidence} "
             f"({record['seconds'] or 0:.1f} s)"
         )
+        if number % 10 == 0 and number < len(questions):  # a run stopped early keeps a report
+            partial = {
+                **meta,
+                "partial": f"{number} of {len(questions)} questions asked",
+                "load_after": load(),
+            }
+            partial["wall_seconds"] = round(time.perf_counter() - started, 1)
+            write(args, settings, partial, records, quiet=True)
     meta["wall_seconds"] = round(time.perf_counter() - started, 1)
     return records
 
@@ -241,7 +249,12 @@ def score_generated(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def write(
-    args: argparse.Namespace, settings: Settings, meta: dict[str, Any], records: list[dict[str, Any]]
+    args: argparse.Namespace,
+    settings: Settings,
+    meta: dict[str, Any],
+    records: list[dict[str, Any]],
+    *,
+    quiet: bool = False,
 ) -> None:
     summary = summarise(records)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -266,9 +279,15 @@ def write(
             f"Command: `{meta['command']}`\n\n"
             f"Load (`uptime`) before: `{meta.get('load_before')}`; when the questions started: "
             f"`{meta.get('load_questions_start', '-')}`; after: `{meta.get('load_after')}`. "
-            f"Wall time: {meta.get('wall_seconds', '-')} s.\n\n" + body + generated,
+            f"Wall time: {meta.get('wall_seconds', '-')} s."
+            + (f" **Stopped early: {meta['partial']}.**" if meta.get("partial") else "")
+            + "\n\n"
+            + body
+            + generated,
             encoding="utf-8",
         )
+    if quiet:
+        return
     progress(
         f"wrote {args.out / 'summary.json'}, {args.out / 'summary.md'}"
         + (f", {args.results}" if args.results else "")
