@@ -382,13 +382,14 @@ def value_pool(texts: Sequence[str], kind: str) -> list[str]:
 
 def shape(value: Value | str, kind: str, article: str = "") -> str:
     """What a replacement must share with the value it replaces: for a number, its digit count and
-    separators (`12` -> `dd`, `0.3` -> `d.d`); for a date, its form with months as `M` and digit runs
-    as `d` (`June 4, 1998` -> `M d, d`); for a name, its number of words, whether it is an acronym and
-    (given the article's text) whether the article mostly writes `the` before it (`the Panthers`, `the
-    European Union`: teams, bodies, places; not people), so that a name is swapped for a like one."""
+    separators (`12` -> `dd`, `0.3` -> `0.d`, `01` -> `0d`); for a date, its form with months as `M`
+    and digit runs as `d` (`June 4, 1998` -> `M d, d`); for a name, its number of words, whether it
+    is an acronym and (given the article's text) whether the article mostly writes `the` before it
+    (`the Panthers`, `the European Union`: teams, bodies, places; not people), so that a name is
+    swapped for a like one."""
     text = value.text if isinstance(value, Value) else value
-    if kind == "number":
-        return re.sub(r"\d", "d", text)
+    if kind == "number":  # a leading zero (`01`, `007`) is kept as it is: a code, not a count
+        return re.sub(r"[1-9]", "d", re.sub(r"(?<=[1-9])0|(?<=[.,])0|(?<=\d)0", "d", text))
     if kind == "date":
         return re.sub(r"\d+", "d", re.sub(_MONTH, "M", text))
     return _name_shape(text, article)
