@@ -1,7 +1,8 @@
 """Answer speed and quality of rag's prompt layouts side by side: today's full prompt against evidence
-compression (setting prompt_passage_tokens), in one run, on the same questions.
+compression (setting prompt_passage_tokens) and the passage KV cache (setting passage_cache), in one run,
+on the same questions.
 
-    python evals/bench_ask.py [--index index/default] [--budgets 0,160]
+    python evals/bench_ask.py [--index index/default] [--budgets 0,160] [--cache [--cache-mb 2048]]
         [--squad ../shared/datasets/squad_v1.1]
         [--squad-questions 50] [--squad-index index/squad-dev32] [--raw-llama] [--out evals/out]
 
@@ -13,7 +14,11 @@ machine falls on every row alike: read the ratios. Per budget: median time to fi
 median prompt tokens, and on SQuAD the token F1 and the gold-paragraph citation rate over all sampled
 questions (an abstention scores 0 on both). With `--raw-llama`, each documents/ answer of the full prompt
 is also decoded by a separate raw `llama_cpp.Llama` on the same messages (decode tokens/s ratio).
-Results go to evals/out/ask.json.
+With `--cache`, a second llama.cpp model with the passage cache (full passages) answers too: mode `cache`
+beside the others (its first pass: a passage is stored the first time any question retrieves it), then
+mode `cache-warm`, every question of the set asked again on the same cache (its passages all stored; the
+previous prompt in the model is the previous question's, as in the first pass). Rows count the passages
+placed from the cache and computed into it. Results go to evals/out/ask.json.
 """
 
 from __future__ import annotations
@@ -73,6 +78,8 @@ def raw_llama_decode(
 
 def ask_row(assistant, question: str) -> tuple[dict, object]:  # noqa: ANN001
     """One answer's timings and citations (and the answer, for scoring)."""
+    cache = getattr(assistant.generator, "passage_cache", None)
+    before = (cache.totals.placed, cache.totals.computed) if cache else (0, 0)
     answer = assistant.ask(question)
     t = answer.timings
     row = {
@@ -85,6 +92,9 @@ def ask_row(assistant, question: str) -> tuple[dict, object]:  # noqa: ANN001
         "completion_tokens": int(t.get("completion_tokens", 0)),
         "compression_seconds": round(t.get("compression_seconds", 0.0), 3),
     }
+    if cache:
+        row["passages_placed"] = cache.totals.placed - before[0]
+        row["passages_computed"] = cache.totals.computed - before[1]
     return row, answer
 
 
@@ -101,6 +111,9 @@ def summarize(rows: list[dict]) -> dict:
         "median_prompt_tokens": statistics.median(r["prompt_tokens"] for r in generated),
         "median_compression_seconds": round(statistics.median(r["compression_seconds"] for r in rows), 3),
     }
+    if any("passages_placed" in r for r in rows):
+        summary["passages_placed"] = sum(r["passages_placed"] for r in rows)
+        summary["passages_computed"] = sum(r["passages_computed"] for r in rows)
     scored = [r for r in rows if "f1" in r]
     if scored:
         summary["f1"] = round(100 * statistics.mean(r["f1"] for r in scored), 1)
@@ -121,14 +134,24 @@ def with_budget(assistant, budget: int):  # noqa: ANN001, ANN201
     )
 
 
-def run_questions(assistants: dict[int, object], questions: list, label: str) -> dict[int, list[dict]]:
-    """Every question under every budget in turn; SQuAD questions scored (F1, gold paragraph cited)."""
+def with_cache(assistant, generator):  # noqa: ANN001, ANN201
+    """An assistant on the same index and embedder whose llama.cpp model has the passage cache."""
+    from rag.assistant import Assistant
+
+    settings = assistant.settings.model_copy(update={"prompt_passage_tokens": 0, "passage_cache": True})
+    return Assistant(
+        settings, embedder=assistant.embedder, generator=generator, support_checker=assistant.support_checker
+    )
+
+
+def run_questions(assistants: dict[str, object], questions: list, label: str) -> dict[str, list[dict]]:
+    """Every question under every mode in turn; SQuAD questions scored (F1, gold paragraph cited)."""
     from rag.evaluation.scoring import token_f1
     from rag.text import strip_citations
 
-    rows: dict[int, list[dict]] = {b: [] for b in assistants}
+    rows: dict[str, list[dict]] = {b: [] for b in assistants}
     for i, question in enumerate(questions):
-        # Alternate which budget goes first, so neither always follows the other's prompt.
+        # Alternate which mode goes first, so none always follows another's prompt.
         order = list(assistants) if i % 2 == 0 else list(reversed(assistants))
         for budget in order:
             text = question if isinstance(question, str) else question.question
@@ -139,7 +162,7 @@ def run_questions(assistants: dict[int, object], questions: list, label: str) ->
                 row["gold_cited"] = float(
                     answered and any(c.document == question.gold_doc for c in answer.citations)
                 )
-            row["budget"] = budget
+            row["mode"] = budget
             rows[budget].append(row)
             print(label, json.dumps(row), flush=True)
     return rows
@@ -159,11 +182,16 @@ def main() -> None:
     parser.add_argument("--squad-articles", default="", help="Articles A:B (default: the dev split, 0:32).")
     parser.add_argument("--squad-index", type=Path, default=Path("index/squad-dev32"))
     parser.add_argument("--raw-llama", action="store_true", help="Also time raw llama-cpp decoding.")
+    parser.add_argument("--cache", action="store_true", help="Also the passage KV cache: first, second pass.")
+    parser.add_argument(
+        "--cache-mb", type=int, default=2048, help="passage_cache_mb for --cache (room for the whole run)."
+    )
     parser.add_argument("--out", type=Path, default=Path("evals/out"))
     args = parser.parse_args()
 
     from rag.assistant import Assistant
     from rag.config import Settings
+    from rag.generation import build_generator
     from rag.generation.packaged import packaged_gguf_path
     from rag.grounding import build_messages
 
@@ -173,12 +201,31 @@ def main() -> None:
     assistant = Assistant(settings)
     assistant.retrieve("warm up")
     assistant.generator  # noqa: B018  (load before timing)
-    assistants = {b: with_budget(assistant, b) for b in budgets}
-    documents = run_questions(assistants, QUESTIONS[: args.documents_questions], "documents")
+    cached_generator = None
+    if args.cache:
+        cached_generator = build_generator(
+            settings.model_copy(update={"passage_cache": True, "passage_cache_mb": args.cache_mb})
+        )
+
+    def modes(base):  # noqa: ANN001, ANN202
+        found = {str(b): with_budget(base, b) for b in budgets}
+        if cached_generator is not None:
+            found["cache"] = with_cache(base, cached_generator)
+        return found
+
+    def both_passes(assistants: dict, questions: list, label: str) -> dict[str, list[dict]]:
+        rows = run_questions(assistants, questions, label)
+        if "cache" in assistants:
+            rows.update(run_questions({"cache-warm": assistants["cache"]}, questions, label))
+        return rows
+
+    assistants = modes(assistant)
+    baseline = str(budgets[0])
+    documents = both_passes(assistants, QUESTIONS[: args.documents_questions], "documents")
     if args.raw_llama:
-        for row in documents[budgets[0]]:
+        for row in documents[baseline]:
             if row["completion_tokens"]:
-                answer = assistants[budgets[0]].ask(row["question"])
+                answer = assistants[baseline].ask(row["question"])
                 raw = raw_llama_decode(
                     packaged_gguf_path(settings.model_cache_dir),
                     settings.threads,
@@ -191,9 +238,9 @@ def main() -> None:
     result: dict = {
         "budgets": budgets,
         "threads": settings.threads,
-        "documents": {str(b): summarize(rows) for b, rows in documents.items()},
+        "documents": {mode: summarize(rows) for mode, rows in documents.items()},
     }
-    squad_rows: dict[int, list[dict]] = {}
+    squad_rows: dict[str, list[dict]] = {}
     if args.squad_questions:
         from rag.evaluation.datasets import load_squad, split_articles
         from rag.evaluation.retrieval import build_index
@@ -208,15 +255,21 @@ def main() -> None:
             generator=assistant.generator,
             support_checker=assistant.support_checker,
         )
-        squad_rows = run_questions({b: with_budget(squad_base, b) for b in budgets}, questions, "squad")
-        result["squad"] = {str(b): summarize(rows) for b, rows in squad_rows.items()}
+        squad_rows = both_passes(modes(squad_base), questions, "squad")
+        result["squad"] = {mode: summarize(rows) for mode, rows in squad_rows.items()}
     for name in ("documents", "squad"):
-        base = result.get(name, {}).get(str(budgets[0]))
-        for budget in budgets[1:]:
-            row = result.get(name, {}).get(str(budget))
-            if base and row:
+        base = result.get(name, {}).get(baseline)
+        for mode, row in result.get(name, {}).items():
+            if base and mode != baseline:
                 for key in ("median_first_token_seconds", "median_total_seconds"):
                     row[key.replace("median_", "ratio_") + "_to_full"] = round(row[key] / base[key], 3)
+    if cached_generator is not None:
+        states = cached_generator.passage_cache.states
+        result["passage_cache"] = {
+            "entries": len(states),
+            "bytes": states.bytes_used,
+            "budget_mb": args.cache_mb,
+        }
     result["load_average_before"] = [round(x, 2) for x in load_before]
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     args.out.mkdir(parents=True, exist_ok=True)

@@ -104,11 +104,16 @@ def token_spans(token_bytes: Sequence[int], spans: Sequence[tuple[int, int]]) ->
 
 @dataclass
 class PlacementStats:
-    """What the last `place` did, for tests and benchmarks."""
+    """What `place` did (the last call, or all of them), for tests and benchmarks."""
 
     placed: int = 0
     computed: int = 0
     passage_tokens: int = 0
+
+    def add(self, other: PlacementStats) -> None:
+        self.placed += other.placed
+        self.computed += other.computed
+        self.passage_tokens += other.passage_tokens
 
 
 class PassageCache:
@@ -120,6 +125,7 @@ class PassageCache:
         self.spans = spans
         self.states = StateLRU(budget_bytes)
         self.last = PlacementStats()
+        self.totals = PlacementStats()
 
     def passage_ranges(self, llama: Llama, text: str, prompt: Sequence[int]) -> list[tuple[int, int]]:
         """The token ranges of the passages of `prompt` (the tokens of `text`); none where the tokens do not
@@ -136,6 +142,12 @@ class PassageCache:
         the rest (the question) as usual. Call with `n_tokens` already cut to the prefix `llama` shares
         with `prompt`."""
         self.last = PlacementStats()
+        try:
+            self._place(llama, text, prompt)
+        finally:
+            self.totals.add(self.last)
+
+    def _place(self, llama: Llama, text: str, prompt: Sequence[int]) -> None:
         ranges = [r for r in self.passage_ranges(llama, text, prompt) if r[1] < len(prompt)]
         if not ranges:
             return
