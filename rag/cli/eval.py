@@ -144,6 +144,13 @@ def answers(
             "checker (e.g. RAG_SUPPORT_CHECKER=judge) and write the new records.",
         ),
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Keep the answers of a run cut short in --out and ask only the remaining questions.",
+        ),
+    ] = False,
 ) -> None:
     """Answer SQuAD questions end to end: EM/F1, answered/abstain rates, citation quality, latency."""
     chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
@@ -168,7 +175,8 @@ def answers(
                 )
             else:
                 out_dir.mkdir(parents=True, exist_ok=True)
-                sink.unlink(missing_ok=True)
+                if not resume:
+                    sink.unlink(missing_ok=True)
                 results, records = run_answers(
                     data,
                     settings,
