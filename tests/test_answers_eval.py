@@ -176,3 +176,36 @@ def test_calibration_file_keeps_other_entries_and_drops_the_old_single_one(tmp_p
         "support": {"checker": "evidence"},
         "answers_strict": {"min_relevance": 0.4},
     }
+
+
+class _CountingAssistant:
+    """Just enough of an Assistant for collect_records: counts the questions it is asked."""
+
+    support_checker = KeywordChecker()
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def ask(self, question: str, **_options: object):  # noqa: ANN201
+        from rag.types import Answer
+
+        self.asked.append(question)
+        return Answer("Ferries [1].", abstained=False)
+
+    def claim_context(self, question: str, _extractive: bool) -> str:
+        return question
+
+
+def test_a_collection_cut_short_resumes_without_asking_again(tmp_path: Path) -> None:
+    from rag.evaluation.answers import collect_records
+    from rag.evaluation.datasets import SquadQuestion
+
+    questions = [SquadQuestion(f"q{i}", f"question {i}?", ["ferries"], "a00-p000") for i in range(3)]
+    sink = tmp_path / "records.partial.jsonl"
+    first = _CountingAssistant()
+    collect_records(first, questions[:2], with_extractive=False, sink=sink)  # cut after two
+    again = _CountingAssistant()
+    records = collect_records(again, questions, with_extractive=False, sink=sink)
+    assert again.asked == ["question 2?"]
+    assert [r.id for r in records] == ["q0", "q1", "q2"]
+    assert [r.id for r in read_records(sink)] == ["q0", "q1", "q2"]
