@@ -93,15 +93,18 @@ def build_messages(
 
 
 def passage_spans(prompt: str) -> list[tuple[int, int]]:
-    """Character spans of the numbered passages of the last question in a rendered prompt (`build_messages`'
-    layout), each with the blank line after it: the units a passage KV cache stores and places."""
+    """Character spans of the passages of the last question in a rendered prompt (`build_messages`' layout),
+    each from after its number `[n]` to the blank line after it: the units a passage KV cache stores and
+    places, the same whatever number a passage gets."""
     start = prompt.rfind("Sources:\n")
     end = prompt.find("\n\nQuestion: ", start)
     if start < 0 or end < 0:
         return []
     spans, position = [], start + len("Sources:\n")
     for block in prompt[position:end].split("\n\n"):
-        spans.append((position, position + len(block) + 2))
+        label = re.match(r"\[\d+\]", block)
+        if label:
+            spans.append((position + label.end(), position + len(block) + 2))
         position += len(block) + 2
     return spans
 

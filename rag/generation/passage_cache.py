@@ -5,7 +5,8 @@ A passage's state is computed after the prompt's static prefix (instructions and
 every question of a style) at the position right after it, and stored in a RAM LRU with a byte budget. At
 question time the static prefix stays in llama.cpp's cache as before; each passage's state is restored into a
 scratch sequence, shifted to where the passage sits in this prompt (`llama_memory_seq_add`, which rotates the
-keys) and copied into the prompt's sequence; only the question after the passages is evaluated normally.
+keys) and copied into the prompt's sequence; only what lies between passages (their numbers) and the question
+after them are evaluated normally.
 The placed passages did not attend to one another (TurboRAG's and APE's approximation): the question and the
 answer still attend to all of them. Which spans are passages is the prompt layout's business (a `spans`
 function on the rendered prompt); this module only maps them to tokens and moves states.
