@@ -178,8 +178,10 @@ class PassageCache:
             if llama.n_tokens < a:
                 llama.eval(prompt[llama.n_tokens : a])
             state = states[(a, b)]
-            assert state is not None
-            self._restore(llama, state, a - static)
+            if state is None or not self._restore(llama, state, a - static):
+                # Not placed (llama.cpp could not copy the state): evaluated as without the cache.
+                llama.eval(prompt[a:b])
+                continue
             llama.input_ids[a:b] = prompt[a:b]
             llama.n_tokens = b
             self.last.placed += 1
@@ -216,7 +218,8 @@ class PassageCache:
             finally:
                 llama_cpp.llama_memory_seq_rm(memory, SCRATCH_SEQ, -1, -1)
             if written != size:
-                raise RuntimeError(f"llama.cpp wrote {written} bytes of a {size}-byte passage state")
+                fresh[(a, b)] = None  # evaluated in place instead
+                continue
             self.states.put(keys[(a, b)], state)
             fresh[(a, b)] = state
             self.last.computed += 1
@@ -225,18 +228,19 @@ class PassageCache:
         return fresh
 
     @staticmethod
-    def _restore(llama: Llama, state: bytearray, shift: int) -> None:
-        """Restore a passage state into the scratch sequence, shift its positions by `shift`, and join it to
-        the prompt's sequence (the cells are shared, not copied)."""
+    def _restore(llama: Llama, state: bytearray, shift: int) -> bool:
+        """Restore a passage state into the scratch sequence, shift its positions by `shift` and join it to
+        the prompt's sequence (the cells are shared, not copied); False where llama.cpp cannot restore it."""
         context = llama._ctx.ctx
         memory = llama_cpp.llama_get_memory(context)
         buffer = (ctypes.c_uint8 * len(state)).from_buffer(state)
         try:
             if not llama_cpp.llama_state_seq_set_data(context, buffer, len(state), SCRATCH_SEQ):
-                raise RuntimeError("llama.cpp could not restore a passage state (no room in its KV cache?)")
+                return False
             if shift:
                 llama_cpp.llama_memory_seq_add(memory, SCRATCH_SEQ, -1, -1, shift)
             llama_cpp.llama_memory_seq_cp(memory, SCRATCH_SEQ, 0, -1, -1)
+            return True
         finally:
             del buffer
             llama_cpp.llama_memory_seq_rm(memory, SCRATCH_SEQ, -1, -1)
