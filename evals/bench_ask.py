@@ -91,6 +91,7 @@ def ask_row(assistant, question: str) -> tuple[dict, object]:  # noqa: ANN001
         "prompt_tokens": int(t.get("prompt_tokens", 0)),
         "completion_tokens": int(t.get("completion_tokens", 0)),
         "compression_seconds": round(t.get("compression_seconds", 0.0), 3),
+        "answer": answer.text,
     }
     if cache:
         row["passages_placed"] = cache.totals.placed - before[0]
