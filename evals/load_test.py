@@ -43,6 +43,13 @@ QUESTIONS = [
 class Tally:
     search_seconds: list[float] = field(default_factory=list)
     first_token_seconds: list[float] = field(default_factory=list)
+    first_event_seconds: list[float] = field(default_factory=list)
+    """Seconds to the stream's first event of any kind (the chat's first sign of life: a queue position
+    or a step)."""
+    queued_ahead: list[int] = field(default_factory=list)
+    """Per streamed answer: the first queue position shown (answers ahead; 0 when it never waited)."""
+    queue_updates: list[list[int]] = field(default_factory=list)
+    """Per streamed answer that waited: every queue position shown, in order."""
     answer_seconds: list[float] = field(default_factory=list)
     abstained_without_model: int = 0
     rejected_busy: int = 0
@@ -75,6 +82,8 @@ async def answer(client: httpx.AsyncClient, tally: Tally, question: str) -> floa
     """Stream one answer; returns seconds to wait before the next request (Retry-After on a 503)."""
     started = time.perf_counter()
     first: float | None = None
+    first_event: float | None = None
+    aheads: list[int] = []
     final = None
     async with client.stream("POST", "/api/answer/stream", json={"question": question}) as response:
         if response.status_code == 503:
@@ -88,6 +97,12 @@ async def answer(client: httpx.AsyncClient, tally: Tally, question: str) -> floa
             if line.startswith("event:"):
                 event = line[6:].strip()
             elif line.startswith("data:"):
+                if first_event is None:
+                    first_event = time.perf_counter() - started
+                if event == "status":
+                    status = json.loads(line[5:])
+                    if status.get("step") == "queued":
+                        aheads.append(int(status["ahead"]))
                 if event == "token" and first is None:
                     first = time.perf_counter() - started
                 elif event == "answer":
@@ -99,6 +114,11 @@ async def answer(client: httpx.AsyncClient, tally: Tally, question: str) -> floa
         tally.errors.append("answer stream ended without its answer event")
         return 0.0
     tally.answer_seconds.append(time.perf_counter() - started)
+    if first_event is not None:
+        tally.first_event_seconds.append(first_event)
+    tally.queued_ahead.append(aheads[0] if aheads else 0)
+    if aheads:
+        tally.queue_updates.append(aheads)
     if first is None:
         tally.abstained_without_model += 1
     else:
@@ -186,6 +206,7 @@ def report(
         ("one client alone: time to first token", alone.first_token_seconds),
         ("one client alone: whole answer", alone.answer_seconds),
         ("search", tally.search_seconds),
+        ("answer: first event (queue position or step)", tally.first_event_seconds),
         ("answer: time to first token", tally.first_token_seconds),
         ("answer: whole answer", tally.answer_seconds),
     ]
@@ -227,6 +248,16 @@ def report(
         top = max(values) if values else None
         p50, p95 = fmt(percentile(values, 50)), fmt(percentile(values, 95))
         lines.append(f"| {name} | {len(values)} | {p50} | {p95} | {fmt(top)} |")
+    if tally.queued_ahead:
+        waited = [a for a in tally.queued_ahead if a]
+        shown = ", ".join(" > ".join(map(str, u)) for u in tally.queue_updates[:8])
+        lines += [
+            "",
+            f"Queue positions (`status` events with step `queued`): {len(waited)} of "
+            f"{len(tally.queued_ahead)} streamed answers waited; the first position shown was "
+            f"{_counts(tally.queued_ahead)} (answers ahead: count). Positions each waiting answer was "
+            f"shown, in order (first 8): {shown or 'none'}.",
+        ]
     if tally.errors:
         lines += ["", "Errors (first 10):", ""] + [f"- `{error}`" for error in tally.errors[:10]]
     if tally.first_token_seconds:
@@ -235,6 +266,10 @@ def report(
             f"Mean answer throughput: {len(tally.answer_seconds) / wall * 60:.1f} answers per minute.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _counts(values: list[int]) -> str:
+    return ", ".join(f"{v}: {values.count(v)}" for v in sorted(set(values)))
 
 
 def main() -> None:
