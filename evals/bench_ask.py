@@ -160,9 +160,10 @@ def run_questions(assistants: dict[str, object], questions: list, label: str) ->
             if not isinstance(question, str):
                 answered = not answer.abstained
                 row["f1"] = token_f1(strip_citations(answer.text), question.answers) if answered else 0.0
-                row["gold_cited"] = float(
-                    answered and any(c.document == question.gold_doc for c in answer.citations)
-                )
+                # A JSONL record is indexed as document "<file>#<record id>".
+                cited = [c.document.rsplit("#", 1)[-1] for c in answer.citations]
+                row["cited_documents"] = cited
+                row["gold_cited"] = float(answered and question.gold_doc in cited)
             row["mode"] = budget
             rows[budget].append(row)
             print(label, json.dumps(row), flush=True)
