@@ -264,12 +264,14 @@ class Settings(BaseSettings):
         "shipped in the package (rag/calibrator.json).",
     )
     min_confidence: float = Field(
-        0.0,
+        0.1,
         ge=0.0,
         le=1.0,
         description="Answer only when the calibrated probability that the answer is right and supported is "
         "at least this (a target: 0.5 = at least even odds of being right), else abstain; 0 turns it off. "
-        "The deciding knob beside min_relevance and refusal_threshold (evals/RESULTS-answers.md).",
+        "The default is the operating point chosen on SQuAD 2.0 development questions (the highest that "
+        "still answers the issue's share of answerable ones); raise it to abstain more. The deciding knob "
+        "beside min_relevance and refusal_threshold (evals/RESULTS-answers.md, section 6).",
     )
     recover_refusals: bool = Field(
         True,
