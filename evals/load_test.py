@@ -180,7 +180,9 @@ def free_port() -> int:
 def start_server(index: Path, port: int) -> subprocess.Popen:
     rag = Path(sys.executable).parent / "rag"
     command = [str(rag), "serve", "--index", str(index), "--port", str(port)]
-    server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    uploads = index.parent / "uploads"  # beside the scratch index, never the repository's documents/
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAG_UPLOAD_DIR": str(uploads)}
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
