@@ -33,6 +33,7 @@ def setup(tmp_path: Path, embedder) -> tuple[TestClient, GatedGenerator, Assista
             index_dir=tmp_path / "index",
             upload_dir=tmp_path / "uploads",
             min_relevance=-1.0,
+            min_confidence=0.0,  # the scripted model's answers carry no real confidence
             max_queued_answers=1,
         ),
         embedder=embedder,
