@@ -184,11 +184,13 @@ class Settings(BaseSettings):
     # Answering
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved and given to the model per question.")
     prompt_passage_tokens: int = Field(
-        0,
+        160,
         ge=0,
         description="Evidence compression: the passages given to the model are cut to the sentences nearest "
         "the question (embedder similarity plus term overlap, neighbours kept, exact document offsets kept "
-        "for citations) until they hold at most this many embedder tokens in all; 0 turns it off.",
+        "for citations) until they hold at most this many embedder tokens in all; 0 turns it off (the full "
+        "passages). The default halves the prompt with the same F1 and citation rate on SQuAD development "
+        "questions (README, evidence compression).",
     )
     min_relevance: float = Field(
         0.362,
