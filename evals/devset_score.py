@@ -26,6 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rag.config import Settings  # noqa: E402
 from rag.evaluation.devset import (  # noqa: E402
+    REPORTED_SETTINGS,
     confidence_curve,
     load_questions,
     markdown_report,
@@ -40,17 +41,6 @@ from rag.signals import DEFAULT_CALIBRATOR, Calibrator  # noqa: E402
 QUESTIONS = Path(__file__).parent / "devset" / "questions.jsonl"
 CONFIDENCE_POINTS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 """The `min_confidence` values the report shows (0: report only, nothing withheld)."""
-REPORTED_SETTINGS = (
-    "generator",
-    "embedder",
-    "answer_style",
-    "grounding_mode",
-    "support_checker",
-    "retrieval_mode",
-    "top_k",
-    "min_relevance",
-    "refusal_threshold",
-)
 
 
 def main() -> None:

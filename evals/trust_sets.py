@@ -34,7 +34,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rag.config import Settings  # noqa: E402
 from rag.evaluation.datasets import load_squad, parse_articles, split_articles  # noqa: E402
-from rag.evaluation.devset import NODE_PAGES, collection_files, node_docs_folder, recalibrated  # noqa: E402
+from rag.evaluation.devset import (  # noqa: E402
+    NODE_PAGES,
+    REPORTED_SETTINGS,
+    collection_files,
+    node_docs_folder,
+    recalibrated,
+)
 from rag.evaluation.trust import (  # noqa: E402
     answer_record,
     collection_texts,
@@ -48,19 +54,6 @@ from rag.evaluation.trust import (  # noqa: E402
 )
 
 TRAPS = Path(__file__).parent / "memory_traps.jsonl"
-REPORTED_SETTINGS = (
-    "generator",
-    "embedder",
-    "answer_style",
-    "grounding_mode",
-    "support_checker",
-    "retrieval_mode",
-    "top_k",
-    "min_relevance",
-    "refusal_threshold",
-    "min_confidence",
-    "calibrator_path",
-)
 
 
 def load() -> str:

@@ -36,6 +36,21 @@ NODE_PAGES = (
     "buffer.md",
 )
 """The Node.js API pages the `node` collection indexes."""
+REPORTED_SETTINGS = (
+    "generator",
+    "embedder",
+    "prompt_passage_tokens",
+    "answer_style",
+    "grounding_mode",
+    "support_checker",
+    "retrieval_mode",
+    "top_k",
+    "min_relevance",
+    "refusal_threshold",
+    "min_confidence",
+    "calibrator_path",
+)
+"""The settings a development-set or trust-set report names (the ones that decide its answers)."""
 DEBIAN_NODE_DOCS = Path("/usr/share/doc/nodejs/api")
 MIN_F1 = 0.5
 """Token F1 at or above which an answer counts as matching a gold answer."""
