@@ -310,6 +310,33 @@ class TestPackagedGenerators(GeneratorContract):
         generator.continuation_logprob(GROUNDED, "Paris is the capital", 4)
         assert "Lakeview" in "".join(generator.stream(GROUNDED, max_tokens=MAX_TOKENS))
 
+    def test_the_answer_after_a_probe_starts_without_evaluating_again(
+        self, generator: Generator, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """One prefill per question: the probe leaves the prompt's own last logits in place, so the stream
+        samples its first token at once and writes what it writes after the prompt alone."""
+        from rag.generation.llama_cpp import LlamaCppGenerator
+
+        if not isinstance(generator, LlamaCppGenerator):
+            pytest.skip("llama.cpp's cache bookkeeping")
+        llama = generator._llama
+        llama.n_tokens = 0
+        alone = "".join(generator.stream(GROUNDED, max_tokens=MAX_TOKENS))
+        probe = generator.continuation_logprob(GROUNDED, "The capital of Freedonia is Paris", 8)
+        assert probe < 0.0
+        evaluated: list[int] = []
+        original = llama.eval
+
+        def counted(tokens: list[int]) -> None:
+            evaluated.append(len(tokens))
+            original(tokens)
+
+        monkeypatch.setattr(llama, "eval", counted)
+        stream = generator.stream(GROUNDED, max_tokens=MAX_TOKENS)
+        first = next(iter(stream))
+        assert sum(evaluated) == 0, evaluated  # nothing evaluated before the first token
+        assert first + "".join(stream) == alone
+
 
 class TestScriptedGenerator(GeneratorContract):
     """The test fake that tests/fakes.py gives the answering tests."""

@@ -128,27 +128,51 @@ class LlamaCppGenerator:
     def continuation_logprob(
         self, messages: list[dict[str, str]], continuation: str, max_tokens: int
     ) -> float:
-        """Log-probability of the reply starting with `continuation`, teacher-forced token by token.
+        """Log-probability of the reply starting with `continuation`, teacher-forced in one batch.
 
-        The prompt stays in llama.cpp's cache, so a generation for the same messages right after reuses it
-        and this costs only `max_tokens` single-token steps beyond the prefill the answer needs anyway.
+        The prompt is evaluated once and left in llama.cpp's cache with its own last logits, so a
+        generation for the same messages right after samples its first token at once, without evaluating
+        anything again: the probe costs one small batch beyond the prefill the answer needs anyway.
         """
         text, prompt = self._rendered(messages)
         wanted = self._llama.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)[:max_tokens]
         if len(prompt) + len(wanted) > self.context_tokens:
             raise self._too_long(len(prompt))
         with self._lock:
-            llama = self._llama
             # eval() drops the cache from n_tokens on: keep the shared prefix, recompute the rest.
             self._keep_prefix(text, prompt)
             self._eval_prompt_end(prompt)
-            total = 0.0
-            for i, token in enumerate(wanted):
-                logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
-                total += float(Llama.logits_to_logprobs(logits)[token])
-                if i + 1 < len(wanted):
-                    llama.eval([token])
+            if not wanted:
+                return 0.0
+            prompt_end = self._last_logits().copy()
+            total = float(Llama.logits_to_logprobs(prompt_end)[wanted[0]])
+            if len(wanted) > 1:
+                total += self._teacher_forced(wanted)
+                self._rewind_to(len(prompt), prompt_end)
             return total
+
+    def _last_logits(self) -> np.ndarray:
+        """The logits llama.cpp samples the next token from (its last output row), as a writable view."""
+        pointer = self._llama._ctx.get_logits_ith(-1)
+        return np.ctypeslib.as_array(pointer, shape=(self._llama.n_vocab(),))
+
+    def _teacher_forced(self, wanted: list[int]) -> float:
+        """Sum of the log-probabilities of `wanted[1:]`, each after the ones before it, from one batch of
+        `wanted[:-1]` evaluated after the cached prompt with an output row per token."""
+        llama, forced = self._llama, wanted[:-1]
+        llama._batch.set_batch(batch=forced, n_past=llama.n_tokens, logits_all=True)
+        llama._ctx.decode(llama._batch)
+        rows = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(len(forced), llama.n_vocab()))
+        return sum(float(Llama.logits_to_logprobs(rows[i])[token]) for i, token in enumerate(wanted[1:]))
+
+    def _rewind_to(self, length: int, logits: np.ndarray) -> None:
+        """Drop the cache past the first `length` tokens and put back the logits they ended with, so the
+        next generation of that prompt samples straight away (an exact prompt hit in llama-cpp-python)."""
+        llama = self._llama
+        llama._ctx.kv_cache_seq_rm(-1, length, -1)
+        llama.n_tokens = length
+        self._last_logits()[:] = logits
+        llama._requires_eval = False
 
     def _eval_prompt_end(self, prompt: list[int]) -> None:
         """Evaluate `prompt` past the cached prefix, its last token alone with embeddings on, so the final
