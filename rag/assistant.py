@@ -76,6 +76,7 @@ class Assistant:
             backend=self.settings.embedder_backend,
             cache_dir=self.settings.model_cache_dir,
             allow_downloads=self.settings.allow_downloads,
+            query_backend=self.settings.query_embedder_backend,
         )
 
     @cached_property

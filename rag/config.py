@@ -106,6 +106,13 @@ class Settings(BaseSettings):
         "is exported locally at first use and cached under model_cache_dir/onnx) or onnx-int8 (the same "
         "with per-channel int8 weights). See README Benchmarks.",
     )
+    query_embedder_backend: Literal["same", "torch", "onnx", "onnx-int8"] = Field(
+        "onnx",
+        description="Runtime that embeds each question (one text, one thread): onnx gives the vectors "
+        "torch gives, in about half the time (README, query latency); same: embedder_backend's. Ingest "
+        "keeps embedder_backend. Falls back to embedder_backend, with a warning, where the model cannot be "
+        "exported.",
+    )
     allow_downloads: bool = Field(
         False, description="Let Hugging Face libraries download models named by id (off: fully offline)."
     )

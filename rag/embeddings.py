@@ -213,9 +213,24 @@ def load_embedder(
     backend: EmbedderBackend = "torch",
     cache_dir: Path | None = None,
     allow_downloads: bool = False,
+    query_backend: EmbedderBackend | Literal["same"] = "same",
 ) -> Embedder:
     """The embedder `model` on the runtime `backend` (setting `embedder_backend`); the ONNX backends keep
-    their exported model under `cache_dir`/onnx."""
+    their exported model under `cache_dir`/onnx. A `query_backend` other than `backend` (setting
+    `query_embedder_backend`) embeds the questions, loaded at the first one."""
+    embedder = _load_runtime(model, backend, cache_dir, allow_downloads)
+    if query_backend in ("same", backend) or cache_dir is None:
+        return embedder
+    return QueryRuntimeEmbedder(
+        embedder,
+        lambda: _load_runtime(model, query_backend, cache_dir, allow_downloads),
+        query_backend,
+    )
+
+
+def _load_runtime(
+    model: str, backend: EmbedderBackend, cache_dir: Path | None, allow_downloads: bool
+) -> Embedder:
     if backend == "torch":
         return SentenceTransformerEmbedder(model, allow_downloads=allow_downloads)
     if cache_dir is None:
@@ -223,6 +238,60 @@ def load_embedder(
     return OnnxEmbedder(
         model, quantized=backend == "onnx-int8", cache_dir=cache_dir, allow_downloads=allow_downloads
     )
+
+
+class QueryRuntimeEmbedder:
+    """One model on two runtimes: `embed`, `count`, `split` and token vectors on the batch runtime
+    (ingest, compression, support), `embed_query` on another (ONNX Runtime embeds one question in about half
+    torch's time, to the same vector). The query runtime loads at the first question; if it cannot (a
+    model ONNX cannot export), the batch runtime embeds questions too, as the warning says."""
+
+    def __init__(self, batch: Embedder, load_query: Callable[[], Embedder], query_backend: str) -> None:
+        self.batch = batch
+        self.name, self.dimension, self.max_tokens = batch.name, batch.dimension, batch.max_tokens
+        self.query_backend = query_backend
+        self._load_query = load_query
+        self._query: Embedder | None = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["batch"], name)  # tokenizer, model, ...: the batch runtime's
+
+    def query_embedder(self) -> Embedder:
+        """The runtime that embeds questions, loaded (and exported, once per model) at first use."""
+        with self._lock:
+            if self._query is None:
+                try:
+                    self._query = self._load_query()
+                except Exception as error:  # noqa: BLE001  (any export failure: keep answering)
+                    log.warning(
+                        "query_embedder_backend %s is unavailable for %s (%s): questions are embedded by "
+                        "embedder_backend instead.",
+                        self.query_backend,
+                        self.name,
+                        error,
+                    )
+                    self._query = self.batch
+            return self._query
+
+    def embed(
+        self, texts: Sequence[str], *, batch_size: int = 16, on_batch: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        return self.batch.embed(texts, batch_size=batch_size, on_batch=on_batch)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.query_embedder().embed_query(text)
+
+    def count(self, texts: Sequence[str]) -> list[int]:
+        return self.batch.count(texts)
+
+    def split(self, text: str, max_tokens: int) -> list[tuple[int, int]]:
+        return self.batch.split(text, max_tokens)
+
+    def token_embeddings(self, texts: Sequence[str]) -> tuple[np.ndarray, list[Tokens]]:
+        if not isinstance(self.batch, TokenEmbedder):
+            raise TypeError(f"{self.name} gives no token vectors")
+        return self.batch.token_embeddings(texts)
 
 
 def onnx_folder(model: str, cache_dir: Path) -> Path:

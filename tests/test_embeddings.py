@@ -11,7 +11,7 @@ from contracts import EmbedderContract
 from fakes import BagOfWordsEmbedder
 
 from rag.config import PACKAGED_EMBEDDER
-from rag.embeddings import Embedder, OnnxEmbedder, load_embedder, onnx_folder
+from rag.embeddings import Embedder, OnnxEmbedder, QueryRuntimeEmbedder, load_embedder, onnx_folder
 
 
 @pytest.mark.slow
@@ -41,6 +41,45 @@ class TestOnnxEmbedder(EmbedderContract):
     @pytest.fixture
     def embedder(self, onnx_embedder: OnnxEmbedder) -> Embedder:
         return onnx_embedder
+
+
+@pytest.mark.slow
+class TestTorchWithOnnxQueries(EmbedderContract):
+    """The default: ingest on torch, questions on ONNX Runtime (setting query_embedder_backend)."""
+
+    @pytest.fixture
+    def embedder(self, onnx_embedder: OnnxEmbedder, onnx_cache: Path) -> Embedder:
+        split = load_embedder(backend="torch", query_backend="onnx", cache_dir=onnx_cache)
+        assert isinstance(split, QueryRuntimeEmbedder)
+        assert isinstance(split.query_embedder(), OnnxEmbedder)
+        return split
+
+
+class TestQueryRuntime:
+    def test_loads_the_query_runtime_at_the_first_question_and_once(self) -> None:
+        loads: list[int] = []
+
+        def load() -> Embedder:
+            loads.append(1)
+            return BagOfWordsEmbedder()
+
+        split = QueryRuntimeEmbedder(BagOfWordsEmbedder(), load, "onnx")
+        split.embed(["volcano lava"])
+        assert loads == []
+        first = split.embed_query("volcano")
+        assert np.allclose(first, split.embed_query("volcano")) and loads == [1]
+
+    def test_a_runtime_that_cannot_load_leaves_questions_to_the_batch_runtime(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        def broken() -> Embedder:
+            raise RuntimeError("no exporter for this model")
+
+        batch = BagOfWordsEmbedder()
+        split = QueryRuntimeEmbedder(batch, broken, "onnx")
+        assert np.allclose(split.embed_query("volcano lava"), batch.embed_query("volcano lava"))
+        assert "query_embedder_backend onnx is unavailable" in caplog.text
+        assert "no exporter for this model" in caplog.text
 
 
 TEXTS = [
