@@ -76,10 +76,37 @@ def raw_llama_decode(
     }
 
 
+def static_prefix_tokens(assistant) -> int:  # noqa: ANN001
+    """Tokens every prompt of `assistant` starts with (instructions and demonstration): the longest common
+    prefix of two prompts with different questions and passages."""
+    from rag.grounding import build_messages
+    from rag.types import Chunk, Passage
+
+    def prompt(question: str, text: str) -> list[int]:
+        chunk = Chunk(doc_id="d", text=text, start=0, end=len(text))
+        passage = Passage(chunk=chunk, score=1.0, source="d", title="T")
+        messages = build_messages(question, [passage], assistant.settings.answer_style)
+        return assistant.generator._rendered(messages)[1]
+
+    first, second = prompt("Which river?", "Rivers flow."), prompt("Who wrote it?", "Books are read.")
+    return next((i for i, (a, b) in enumerate(zip(first, second)) if a != b), len(first))
+
+
+def forget_question(assistant) -> None:  # noqa: ANN001
+    """Keep only the static prefix in llama.cpp's cache, as after a question with other passages: every
+    mode asks the same question in turn, and a mode whose prompt repeats the previous mode's (a budget
+    that cuts the passages the same way) would otherwise start from a free prefill."""
+    llama = getattr(assistant.generator, "_llama", None)
+    if llama is not None:
+        llama.n_tokens = min(llama.n_tokens, static_prefix_tokens(assistant))
+
+
 def ask_row(assistant, question: str) -> tuple[dict, object]:  # noqa: ANN001
-    """One answer's timings and citations (and the answer, for scoring)."""
+    """One answer's timings and citations (and the answer, for scoring), from a cache that holds only the
+    static prefix (`forget_question`)."""
     cache = getattr(assistant.generator, "passage_cache", None)
     before = (cache.totals.placed, cache.totals.computed) if cache else (0, 0)
+    forget_question(assistant)
     answer = assistant.ask(question)
     t = answer.timings
     row = {
