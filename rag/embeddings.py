@@ -254,9 +254,6 @@ class QueryRuntimeEmbedder:
         self._query: Embedder | None = None
         self._lock = threading.Lock()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["batch"], name)  # tokenizer, model, ...: the batch runtime's
-
     def query_embedder(self) -> Embedder:
         """The runtime that embeds questions, loaded (and exported, once per model) at first use."""
         with self._lock:
