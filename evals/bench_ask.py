@@ -2,7 +2,7 @@
 compression (setting prompt_passage_tokens) and the passage KV cache (setting passage_cache), in one run,
 on the same questions.
 
-    python evals/bench_ask.py [--index index/default] [--budgets 0,160] [--cache [--cache-mb 2048]]
+    python evals/bench_ask.py [--index index/default] [--budgets 0,160,96:k3] [--cache [--cache-mb 2048]]
         [--squad ../shared/datasets/squad_v1.1]
         [--squad-questions 50] [--squad-index index/squad-dev32] [--raw-llama] [--out evals/out]
 
@@ -149,13 +149,15 @@ def summarize(rows: list[dict]) -> dict:
     return summary
 
 
-def with_budget(assistant, budget: int):  # noqa: ANN001, ANN201
-    """An assistant on the same index and models whose prompts hold at most `budget` passage tokens."""
+def with_budget(assistant, mode: str):  # noqa: ANN001, ANN201
+    """An assistant on the same index and models whose prompts hold at most `mode`'s passage tokens: "B"
+    (prompt_passage_tokens B) or "B:kK" (also top_k K: fewer passages, so fewer best sentences kept)."""
     from rag.assistant import Assistant
 
-    settings = assistant.settings.model_copy(update={"prompt_passage_tokens": budget})
+    budget, _, k = mode.partition(":k")
+    update = {"prompt_passage_tokens": int(budget)} | ({"top_k": int(k)} if k else {})
     return Assistant(
-        settings,
+        assistant.settings.model_copy(update=update),
         embedder=assistant.embedder,
         generator=assistant.generator,
         support_checker=assistant.support_checker,
@@ -203,7 +205,9 @@ def main() -> None:
     )
     parser.add_argument("--index", type=Path, default=Path("index/default"))
     parser.add_argument(
-        "--budgets", default="0,160", help="prompt_passage_tokens to compare (0: full prompt)."
+        "--budgets",
+        default="0,160",
+        help="prompt_passage_tokens to compare (0: full prompt; B:kK also top_k K); the first: baseline.",
     )
     parser.add_argument("--documents-questions", type=int, default=len(QUESTIONS), help="Of the five.")
     parser.add_argument("--squad", type=Path, default=Path("../shared/datasets/squad_v1.1"))
@@ -224,7 +228,7 @@ def main() -> None:
     from rag.generation.packaged import packaged_gguf_path
     from rag.grounding import build_messages
 
-    budgets = [int(b) for b in args.budgets.split(",")]
+    budgets = args.budgets.split(",")
     load_before = os.getloadavg()
     settings = Settings(index_dir=args.index)
     assistant = Assistant(settings)
@@ -237,7 +241,7 @@ def main() -> None:
         )
 
     def modes(base):  # noqa: ANN001, ANN202
-        found = {str(b): with_budget(base, b) for b in budgets}
+        found = {b: with_budget(base, b) for b in budgets}
         if cached_generator is not None:
             found["cache"] = with_cache(base, cached_generator)
         return found
@@ -249,7 +253,7 @@ def main() -> None:
         return rows
 
     assistants = modes(assistant)
-    baseline = str(budgets[0])
+    baseline = budgets[0]
     documents = both_passes(assistants, QUESTIONS[: args.documents_questions], "documents")
     if args.raw_llama:
         for row in documents[baseline]:
