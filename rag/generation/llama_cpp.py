@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import llama_cpp
@@ -128,11 +128,12 @@ class LlamaCppGenerator:
     def continuation_logprob(
         self, messages: list[dict[str, str]], continuation: str, max_tokens: int
     ) -> float:
-        """Log-probability of the reply starting with `continuation`, teacher-forced in one batch.
+        """Log-probability of the reply starting with `continuation`, teacher-forced in the same batch as
+        the prompt's last token.
 
         The prompt is evaluated once and left in llama.cpp's cache with its own last logits, so a
         generation for the same messages right after samples its first token at once, without evaluating
-        anything again: the probe costs one small batch beyond the prefill the answer needs anyway.
+        anything again: the probe costs a few more rows of the prompt's last batch.
         """
         text, prompt = self._rendered(messages)
         wanted = self._llama.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)[:max_tokens]
@@ -141,54 +142,39 @@ class LlamaCppGenerator:
         with self._lock:
             # eval() drops the cache from n_tokens on: keep the shared prefix, recompute the rest.
             self._keep_prefix(text, prompt)
-            self._eval_prompt_end(prompt)
-            if not wanted:
-                return 0.0
-            prompt_end = self._last_logits().copy()
-            total = float(Llama.logits_to_logprobs(prompt_end)[wanted[0]])
-            if len(wanted) > 1:
-                total += self._teacher_forced(wanted)
-                self._rewind_to(len(prompt), prompt_end)
-            return total
+            rows = self._eval_prompt_end(prompt, wanted[:-1])
+            return sum(float(Llama.logits_to_logprobs(rows[i])[token]) for i, token in enumerate(wanted))
 
-    def _last_logits(self) -> np.ndarray:
-        """The logits llama.cpp samples the next token from (its last output row), as a writable view."""
-        pointer = self._llama._ctx.get_logits_ith(-1)
-        return np.ctypeslib.as_array(pointer, shape=(self._llama.n_vocab(),))
+    def _eval_prompt_end(self, prompt: list[int], forced: Sequence[int] = ()) -> np.ndarray:
+        """Evaluate `prompt` past the cached prefix, its last token and then `forced` in one small batch with
+        embeddings on, and return that batch's logits: after the prompt, then after each forced token.
 
-    def _teacher_forced(self, wanted: list[int]) -> float:
-        """Sum of the log-probabilities of `wanted[1:]`, each after the ones before it, from one batch of
-        `wanted[:-1]` evaluated after the cached prompt with an output row per token."""
-        llama, forced = self._llama, wanted[:-1]
-        llama._batch.set_batch(batch=forced, n_past=llama.n_tokens, logits_all=True)
-        llama._ctx.decode(llama._batch)
-        rows = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(len(forced), llama.n_vocab()))
-        return sum(float(Llama.logits_to_logprobs(rows[i])[token]) for i, token in enumerate(wanted[1:]))
-
-    def _rewind_to(self, length: int, logits: np.ndarray) -> None:
-        """Drop the cache past the first `length` tokens and put back the logits they ended with, so the
-        next generation of that prompt samples straight away (an exact prompt hit in llama-cpp-python)."""
-        llama = self._llama
-        llama._ctx.kv_cache_seq_rm(-1, length, -1)
-        llama.n_tokens = length
-        self._last_logits()[:] = logits
-        llama._requires_eval = False
-
-    def _eval_prompt_end(self, prompt: list[int]) -> None:
-        """Evaluate `prompt` past the cached prefix, its last token alone with embeddings on, so the final
-        hidden state at the end of the prompt is read at no extra cost (with embeddings on llama.cpp
-        outputs every token of a batch, so only a one-token batch keeps the logits cheap and in place)."""
+        The final hidden state at the end of the prompt is read from the same batch at no extra cost (with
+        embeddings on llama.cpp outputs every token of a batch, so the batch is kept small). Afterwards
+        llama.cpp holds exactly the prompt, with its own last logits where sampling reads them, so the
+        answer to it starts at once (an exact prompt hit in llama-cpp-python).
+        """
         llama = self._llama
         llama.eval(prompt[llama.n_tokens : -1])
+        tail = [prompt[-1], *forced]
         context = llama._ctx.ctx
         llama_cpp.llama_set_embeddings(context, True)
         try:
-            llama.eval(prompt[-1:])
+            llama._batch.set_batch(batch=tail, n_past=llama.n_tokens, logits_all=True)
+            llama._ctx.decode(llama._batch)
+            rows = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(len(tail), llama.n_vocab())).copy()
             width = llama_cpp.llama_model_n_embd(llama._model.model)
-            state = np.ctypeslib.as_array(llama_cpp.llama_get_embeddings_ith(context, -1), shape=(width,))
+            state = np.ctypeslib.as_array(llama_cpp.llama_get_embeddings_ith(context, 0), shape=(width,))
             self._hidden = (tuple(prompt), state.astype(float).tolist())
         finally:
             llama_cpp.llama_set_embeddings(context, False)
+        llama.input_ids[len(prompt) - 1] = prompt[-1]
+        llama._ctx.kv_cache_seq_rm(-1, len(prompt), -1)  # the forced tokens
+        llama.n_tokens = len(prompt)
+        last = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),))
+        last[:] = rows[0]
+        llama._requires_eval = False
+        return rows
 
     def prompt_hidden_state(self, messages: list[dict[str, str]]) -> list[float]:
         """The model's final hidden state (after its last norm) at the end of the rendered prompt: read
