@@ -77,6 +77,7 @@ class Assistant:
             cache_dir=self.settings.model_cache_dir,
             allow_downloads=self.settings.allow_downloads,
             query_backend=self.settings.query_embedder_backend,
+            precision=self.settings.embedder_precision,
         )
 
     @cached_property

@@ -105,6 +105,7 @@ class _EmbedFiles:
             backend=settings.embedder_backend,
             cache_dir=settings.model_cache_dir,
             allow_downloads=settings.allow_downloads,
+            precision=settings.embedder_precision,
         )
         chunker = Chunker(
             self.embedder, max_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap

@@ -164,7 +164,7 @@ class EmbedderContract:
         query = embedder.embed_query("Which volcano erupted?")
         assert query.shape == (embedder.dimension,) and query.dtype == np.float32
         batch = embedder.embed(["A longer text about bread and yeast.", "Which volcano erupted?"])
-        assert np.allclose(query, batch[1], atol=1e-4)
+        assert float(query @ batch[1]) > 0.9999  # the same vector, up to the rounding of its arithmetic
 
     def test_related_texts_are_nearer_than_unrelated_ones(self, embedder: Embedder) -> None:
         query = embedder.embed_query("volcano lava")

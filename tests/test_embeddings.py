@@ -55,6 +55,34 @@ class TestTorchWithOnnxQueries(EmbedderContract):
         return split
 
 
+@pytest.fixture(scope="module")
+def bfloat16_embedder() -> Embedder:
+    from rag.embeddings import SentenceTransformerEmbedder
+
+    model = SentenceTransformerEmbedder(precision="bfloat16")
+    assert model.bfloat16
+    return model
+
+
+@pytest.mark.slow
+class TestTorchBfloat16(EmbedderContract):
+    """Batches in bfloat16 (setting embedder_precision; auto picks it on CPUs that compute it natively)."""
+
+    @pytest.fixture
+    def embedder(self, bfloat16_embedder: Embedder) -> Embedder:
+        return bfloat16_embedder
+
+
+@pytest.mark.slow
+def test_bfloat16_batches_give_float32_vectors_up_to_rounding(
+    embedder: Embedder, bfloat16_embedder: Embedder
+) -> None:
+    bfloat16 = bfloat16_embedder.embed(TEXTS)
+    assert bfloat16.dtype == np.float32
+    assert np.allclose(np.linalg.norm(bfloat16, axis=1), 1.0, atol=1e-5)
+    assert np.all((bfloat16 * embedder.embed(TEXTS)).sum(axis=1) > 0.9999)
+
+
 class TestQueryRuntime:
     def test_loads_the_query_runtime_at_the_first_question_and_once(self) -> None:
         loads: list[int] = []
