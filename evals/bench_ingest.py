@@ -1,11 +1,12 @@
 """Ingest throughput of rag's embedder backends against LlamaIndex, in one run, and their retrieval quality.
 
     python evals/bench_ingest.py [--corpus ../shared/datasets/scifact_beir] [--limit N]
-        [--backends torch,onnx,onnx-int8] [--no-llamaindex] [--llamaindex-matched] [--quality]
+        [--backends torch,torch-fp32,onnx,onnx-int8] [--no-llamaindex] [--llamaindex-matched] [--quality]
         [--out evals/out]
 
-For each rag backend (setting `embedder_backend`): a fresh temporary index, the corpus ingested with
-`Assistant.ingest` (parse, chunk, embed, store, atomic commit), documents/s and chunks/s. The ONNX
+For each rag backend (setting `embedder_backend`; `torch-fp32` and `torch-bf16` also set
+`embedder_precision`, plain `torch` takes its default, auto): a fresh temporary index, the corpus ingested
+with `Assistant.ingest` (parse, chunk, embed, store, atomic commit), documents/s and chunks/s. The ONNX
 export is made (and cached) before the clock starts, as at a user's first use. Then LlamaIndex
 (`pip install -e .[bench]`): `VectorStoreIndex.from_documents` with `HuggingFaceEmbedding` on the same
 packaged MiniLM folder, its defaults otherwise, on the same documents (title and text, title as
@@ -57,6 +58,18 @@ CHUNK_TEXTS: list[str] = []
 """The chunk texts the first rag ingest embedded (title in front, as ingest embeds them)."""
 
 
+PRECISIONS = {"fp32": "float32", "bf16": "bfloat16"}
+
+
+def backend_settings(backend: str) -> dict[str, str]:
+    """Settings of a `--backends` entry: an embedder_backend, and for torch an optional precision suffix
+    (`torch-fp32`, `torch-bf16`; plain `torch` takes the default, auto)."""
+    name, _, precision = backend.partition("-")
+    if name == "torch" and precision in PRECISIONS:
+        return {"embedder_backend": "torch", "embedder_precision": PRECISIONS[precision]}
+    return {"embedder_backend": backend}
+
+
 def encode_rounds(backends: list[str], texts: list[str], rounds: int, batch_size: int) -> dict[str, Any]:
     """Encode the same chunk texts with each backend in turn, `rounds` times (interleaved, so a change in
     the machine's load falls on every backend alike): chunks/s per backend, best round, and the ratio to
@@ -64,10 +77,15 @@ def encode_rounds(backends: list[str], texts: list[str], rounds: int, batch_size
     from rag.config import Settings
     from rag.embeddings import load_embedder
 
-    settings = Settings()
-    embedders = {
-        b: load_embedder(settings.embedder, backend=b, cache_dir=settings.model_cache_dir) for b in backends
-    }
+    embedders = {}
+    for b in backends:
+        settings = Settings(**backend_settings(b))
+        embedders[b] = load_embedder(
+            settings.embedder,
+            backend=settings.embedder_backend,
+            cache_dir=settings.model_cache_dir,
+            precision=settings.embedder_precision,
+        )
     seconds: dict[str, list[float]] = {b: [] for b in backends}
     for _ in range(rounds):
         for backend, embedder in embedders.items():
@@ -95,9 +113,13 @@ def rag_row(
     if not corpus.exists():
         corpus.write_text("".join(json.dumps(r) + "\n" for r in records))
     settings = Settings(
-        index_dir=scratch / f"index-{backend}", embedder_backend=backend, query_embedder_backend="same"
+        index_dir=scratch / f"index-{backend}", query_embedder_backend="same", **backend_settings(backend)
     )
     assistant = Assistant(settings)
+    if getattr(assistant.embedder, "bfloat16", False):
+        backend = f"{settings.embedder_backend}, bfloat16"
+    elif settings.embedder_backend == "torch":
+        backend = "torch, float32"
     assistant.embedder.embed(["warm up"] * 4)  # load (and, the first time, export) before the clock starts
     started = time.perf_counter()
     report = assistant.ingest([corpus])
@@ -129,7 +151,7 @@ def rag_row(
             metrics, _ = evaluate_mode(assistant, dataset, mode, latency_queries=100)
             row[f"{mode}_ndcg@10"] = round(metrics["ndcg@10"], 4)
             row[f"{mode}_query_ms_p50"] = round(metrics["latency_k_ms_p50"], 2)
-        if backend == "torch":
+        if settings.embedder_backend == "torch":
             # rag's default: this torch index, its questions embedded by ONNX Runtime (query_embedder_backend)
             split = Assistant(settings.model_copy(update={"query_embedder_backend": "onnx"}))
             for mode in ("dense", "hybrid"):
