@@ -23,7 +23,7 @@ With `--quality` (the whole corpus only): BEIR SciFact test nDCG@10 of each rag 
 index it just built (dense and hybrid, `rag eval retrieval`'s machinery) and the query latency at the
 answering depth (k=5, query embedding included, p50), each backend embedding its own questions; the torch
 row also with its questions embedded by ONNX Runtime (`_onnx_queries`: rag's default,
-query_embedder_backend onnx). Results go to evals/out/ingest.json.
+query_embedder_backend onnx; `_onnx-int8_queries`). Results go to evals/out/ingest.json.
 """
 
 from __future__ import annotations
@@ -143,6 +143,7 @@ def rag_row(
         "chunks_per_second": round(manifest.chunks / seconds, 2),
     }
     if quality is not None:
+        from rag.embeddings import QueryRuntimeEmbedder, load_embedder
         from rag.evaluation.datasets import load_beir
         from rag.evaluation.retrieval import evaluate_mode
 
@@ -152,12 +153,23 @@ def rag_row(
             row[f"{mode}_ndcg@10"] = round(metrics["ndcg@10"], 4)
             row[f"{mode}_query_ms_p50"] = round(metrics["latency_k_ms_p50"], 2)
         if settings.embedder_backend == "torch":
-            # rag's default: this torch index, its questions embedded by ONNX Runtime (query_embedder_backend)
-            split = Assistant(settings.model_copy(update={"query_embedder_backend": "onnx"}))
-            for mode in ("dense", "hybrid"):
-                metrics, _ = evaluate_mode(split, dataset, mode, latency_queries=100)
-                row[f"{mode}_ndcg@10_onnx_queries"] = round(metrics["ndcg@10"], 4)
-                row[f"{mode}_query_ms_p50_onnx_queries"] = round(metrics["latency_k_ms_p50"], 2)
+            # this torch index, its questions embedded by ONNX Runtime (query_embedder_backend; onnx is the
+            # default), with the ingest's embedder reused
+            for queries in ("onnx", "onnx-int8"):
+                split = Assistant(
+                    settings.model_copy(update={"query_embedder_backend": queries}),
+                    embedder=QueryRuntimeEmbedder(
+                        assistant.embedder,
+                        lambda queries=queries: load_embedder(
+                            settings.embedder, backend=queries, cache_dir=settings.model_cache_dir
+                        ),
+                        queries,
+                    ),
+                )
+                for mode in ("dense", "hybrid"):
+                    metrics, _ = evaluate_mode(split, dataset, mode, latency_queries=100)
+                    row[f"{mode}_ndcg@10_{queries}_queries"] = round(metrics["ndcg@10"], 4)
+                    row[f"{mode}_query_ms_p50_{queries}_queries"] = round(metrics["latency_k_ms_p50"], 2)
     return row
 
 
