@@ -64,7 +64,8 @@ def test_ray_ingest_matches_the_in_process_ingest(local_ray: None, embedder, tmp
     corpus = write_corpus(tmp_path / "corpus")
     local = Assistant(Settings(index_dir=tmp_path / "local"), embedder=embedder)
     expected = local.ingest([corpus])
-    remote = Assistant(Settings(index_dir=tmp_path / "ray"), embedder=embedder)
+    # The Ray actors load their own embedder from these settings: the fixture's arithmetic, float32.
+    remote = Assistant(Settings(index_dir=tmp_path / "ray", embedder_precision="float32"), embedder=embedder)
     ray_ingestor = RayIngestor(
         remote.settings,
         embedder=embedder,
