@@ -92,13 +92,20 @@ def static_prefix_tokens(assistant) -> int:  # noqa: ANN001
     return next((i for i, (a, b) in enumerate(zip(first, second)) if a != b), len(first))
 
 
+STATIC_PREFIX: dict[str, int] = {}
+"""`static_prefix_tokens` per answer style (one model per run), computed once."""
+
+
 def forget_question(assistant) -> None:  # noqa: ANN001
     """Keep only the static prefix in llama.cpp's cache, as after a question with other passages: every
     mode asks the same question in turn, and a mode whose prompt repeats the previous mode's (a budget
     that cuts the passages the same way) would otherwise start from a free prefill."""
     llama = getattr(assistant.generator, "_llama", None)
     if llama is not None:
-        llama.n_tokens = min(llama.n_tokens, static_prefix_tokens(assistant))
+        style = assistant.settings.answer_style
+        if style not in STATIC_PREFIX:
+            STATIC_PREFIX[style] = static_prefix_tokens(assistant)
+        llama.n_tokens = min(llama.n_tokens, STATIC_PREFIX[style])
 
 
 def ask_row(assistant, question: str) -> tuple[dict, object]:  # noqa: ANN001
