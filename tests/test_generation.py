@@ -337,6 +337,33 @@ class TestPackagedGenerators(GeneratorContract):
         assert sum(evaluated) == 0, evaluated  # nothing evaluated before the first token
         assert first + "".join(stream) == alone
 
+    def test_a_second_one_token_read_of_the_same_prompt_evaluates_nothing(
+        self, generator: Generator, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The judge reads "Yes" and then "No" after the same prompt: the second read comes from the row the
+        first one evaluated, and equals what a fresh evaluation gives."""
+        from rag.generation.llama_cpp import LlamaCppGenerator
+
+        if not isinstance(generator, LlamaCppGenerator):
+            pytest.skip("llama.cpp's cache bookkeeping")
+        llama = generator._llama
+        llama.n_tokens = 0
+        yes = generator.continuation_logprob(GROUNDED, "Yes", 1)
+        decoded: list[int] = []
+        original = llama._ctx.decode
+
+        def counted(batch: object) -> None:
+            decoded.append(1)
+            original(batch)
+
+        monkeypatch.setattr(llama._ctx, "decode", counted)
+        no = generator.continuation_logprob(GROUNDED, "No", 1)
+        assert decoded == []
+        assert generator.continuation_logprob(GROUNDED, "Yes", 1) == yes
+        llama.n_tokens = 0  # forget the prompt: evaluated again, the same figure
+        assert generator.continuation_logprob(GROUNDED, "No", 1) == pytest.approx(no, abs=0.05)
+        assert decoded
+
 
 class TestScriptedGenerator(GeneratorContract):
     """The test fake that tests/fakes.py gives the answering tests."""

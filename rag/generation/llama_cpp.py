@@ -45,6 +45,7 @@ class LlamaCppGenerator:
         threads: int,
         context_tokens: int,
         passage_cache: PassageCache | None = None,
+        flash_attention: bool = True,
     ) -> None:
         self.name = Path(model_path).name
         self.model_path = Path(model_path)
@@ -56,6 +57,7 @@ class LlamaCppGenerator:
                 n_threads=threads,
                 n_threads_batch=threads,
                 chat_format="chat_template.default",
+                flash_attn=flash_attention,
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as error:
@@ -69,6 +71,8 @@ class LlamaCppGenerator:
         self._formatter = self._chat_formatter()
         self._lock = threading.Lock()
         self._hidden: tuple[tuple[int, ...], list[float]] | None = None
+        self._last_logits: np.ndarray | None = None
+        """The logits after the prompt `_eval_prompt_end` last evaluated (valid while `_holds_only` it)."""
 
     def _chat_formatter(self) -> Jinja2ChatFormatter:
         """The file's own chat template (as `chat_format` selects), rendered as llama-cpp-python renders it,
@@ -140,10 +144,19 @@ class LlamaCppGenerator:
         if len(prompt) + len(wanted) > self.context_tokens:
             raise self._too_long(len(prompt))
         with self._lock:
+            if len(wanted) == 1 and self._holds_only(prompt) and self._last_logits is not None:
+                # One token after the prompt llama.cpp holds with its last logits (the judge's "No" after
+                # its "Yes"): read from the same row, nothing evaluated.
+                return float(Llama.logits_to_logprobs(self._last_logits)[wanted[0]])
             # eval() drops the cache from n_tokens on: keep the shared prefix, recompute the rest.
             self._keep_prefix(text, prompt)
             rows = self._eval_prompt_end(prompt, wanted[:-1])
             return sum(float(Llama.logits_to_logprobs(rows[i])[token]) for i, token in enumerate(wanted))
+
+    def _holds_only(self, prompt: list[int]) -> bool:
+        """Whether llama.cpp holds exactly `prompt`, as `_eval_prompt_end` left it."""
+        llama = self._llama
+        return llama.n_tokens == len(prompt) and llama.input_ids[: len(prompt)].tolist() == prompt
 
     def _eval_prompt_end(self, prompt: list[int], forced: Sequence[int] = ()) -> np.ndarray:
         """Evaluate `prompt` past the cached prefix, its last token and then `forced` in one small batch with
@@ -174,6 +187,7 @@ class LlamaCppGenerator:
         last = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),))
         last[:] = rows[0]
         llama._requires_eval = False
+        self._last_logits = rows[0]
         return rows
 
     def prompt_hidden_state(self, messages: list[dict[str, str]]) -> list[float]:
@@ -201,6 +215,7 @@ class LlamaCppGenerator:
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float, stats: GenerationStats
     ) -> Iterator[str]:
         with self._lock:
+            self._last_logits = None
             if self.passage_cache is not None:
                 # create_chat_completion evaluates the prompt past the prefix it shares with the last call.
                 self._keep_prefix(*self._rendered(messages))
