@@ -2,8 +2,8 @@
 compression (setting prompt_passage_tokens) and the passage KV cache (setting passage_cache), in one run,
 on the same questions.
 
-    python evals/bench_ask.py [--index index/default] [--budgets 0,160,96:k3] [--cache [--cache-mb 2048]]
-        [--squad ../shared/datasets/squad_v1.1]
+    python evals/bench_ask.py [--index index/default] [--budgets 0,160,96:k3]
+        [--cache [--cache-mb 2048] [--cache-recompute 0,16]] [--squad ../shared/datasets/squad_v1.1]
         [--squad-questions 50] [--squad-index index/squad-dev32] [--raw-llama] [--out evals/out]
 
 Two question sets: the five questions about `documents/` (index them first: `rag ingest documents`),
@@ -18,7 +18,9 @@ With `--cache`, a second llama.cpp model with the passage cache (full passages) 
 beside the others (its first pass: a passage is stored the first time any question retrieves it), then
 mode `cache-warm`, every question of the set asked again on the same cache (its passages all stored; the
 previous prompt in the model is the previous question's, as in the first pass). Rows count the passages
-placed from the cache and computed into it. Results go to evals/out/ask.json.
+placed from the cache and computed into it. `--cache-recompute 0,16` runs one cached model per value of
+`passage_cache_recompute_tokens` (modes `cache`, `cache-r16`, each with its `-warm` pass): the last tokens of
+each placed passage evaluated again after the passages before it. Results go to evals/out/ask.json.
 """
 
 from __future__ import annotations
@@ -227,6 +229,11 @@ def main() -> None:
     parser.add_argument(
         "--cache-mb", type=int, default=2048, help="passage_cache_mb for --cache (room for the whole run)."
     )
+    parser.add_argument(
+        "--cache-recompute",
+        default="0",
+        help="passage_cache_recompute_tokens for --cache, comma-separated: a cache mode each (cache-rR).",
+    )
     parser.add_argument("--out", type=Path, default=Path("evals/out"))
     args = parser.parse_args()
 
@@ -242,22 +249,25 @@ def main() -> None:
     assistant = Assistant(settings)
     assistant.retrieve("warm up")
     assistant.generator  # noqa: B018  (load before timing)
-    cached_generator = None
-    if args.cache:
-        cached_generator = build_generator(
-            settings.model_copy(update={"passage_cache": True, "passage_cache_mb": args.cache_mb})
+    cached_generators = {}
+    for recompute in (int(r) for r in args.cache_recompute.split(",")) if args.cache else ():
+        update = {"passage_cache": True, "passage_cache_mb": args.cache_mb}
+        name = "cache" if recompute == 0 else f"cache-r{recompute}"
+        cached_generators[name] = build_generator(
+            settings.model_copy(update=update | {"passage_cache_recompute_tokens": recompute})
         )
 
     def modes(base):  # noqa: ANN001, ANN202
         found = {b: with_budget(base, b) for b in budgets}
-        if cached_generator is not None:
-            found["cache"] = with_cache(base, cached_generator)
+        for name, generator in cached_generators.items():
+            found[name] = with_cache(base, generator)
         return found
 
     def both_passes(assistants: dict, questions: list, label: str) -> dict[str, list[dict]]:
         rows = run_questions(assistants, questions, label)
-        if "cache" in assistants:
-            rows.update(run_questions({"cache-warm": assistants["cache"]}, questions, label))
+        warm = {f"{name}-warm": assistants[name] for name in cached_generators}
+        if warm:
+            rows.update(run_questions(warm, questions, label))
         return rows
 
     assistants = modes(assistant)
@@ -304,12 +314,13 @@ def main() -> None:
             if base and mode != baseline:
                 for key in ("median_first_token_seconds", "median_total_seconds"):
                     row[key.replace("median_", "ratio_") + "_to_full"] = round(row[key] / base[key], 3)
-    if cached_generator is not None:
-        states = cached_generator.passage_cache.states
-        result["passage_cache"] = {
+    for name, generator in cached_generators.items():
+        states = generator.passage_cache.states
+        result.setdefault("passage_cache", {})[name] = {
             "entries": len(states),
             "bytes": states.bytes_used,
             "budget_mb": args.cache_mb,
+            "recompute_tokens": generator.passage_cache.recompute_tokens,
         }
     result["load_average_before"] = [round(x, 2) for x in load_before]
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]

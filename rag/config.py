@@ -161,6 +161,13 @@ class Settings(BaseSettings):
         description="RAM budget of the passage cache in MiB, counting every stored state and key; the least "
         "recently used passages are dropped first.",
     )
+    passage_cache_recompute_tokens: int = Field(
+        0,
+        ge=0,
+        description="With passage_cache: the last tokens of each placed passage evaluated again in place, "
+        "where they attend to the passages before them (CacheBlend's idea at the passage boundaries); 0: "
+        "placed as stored.",
+    )
     max_answer_tokens: int = Field(320, ge=1, description="Most tokens the model may write per answer.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0: deterministic).")
     openai_base_url: str = Field(

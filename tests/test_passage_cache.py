@@ -162,3 +162,37 @@ def test_the_setting_gives_the_llama_cpp_generator_a_cache_of_its_budget() -> No
     assert cached.passage_cache is not None and cached.passage_cache.states.budget_bytes == 64 * 2**20
     assert build_generator(Settings(passage_cache=True, passage_cache_mb=64)) is cached
     assert build_generator(Settings(passage_cache_mb=64)).passage_cache is None
+
+
+@pytest.mark.slow
+def test_recomputed_passage_ends_are_evaluated_in_place_after_the_passages_before(
+    generators, gguf: Path
+) -> None:  # noqa: ANN001
+    import llama_cpp
+
+    from rag.generation.llama_cpp import LlamaCppGenerator
+    from rag.generation.passage_cache import PassageCache
+
+    full, cached = generators
+    recompute = 4
+    cache = PassageCache(str(gguf), 64 * 2**20, passage_spans, recompute_tokens=recompute)
+    blended = LlamaCppGenerator(gguf, threads=2, context_tokens=2048, passage_cache=cache)
+    messages = build_messages("When was the lighthouse automated?", PASSAGES)
+    first_token_logprobs(cached, messages)
+    first_token_logprobs(blended, messages)  # states stored by both
+
+    def evaluated_after_placing(generator: LlamaCppGenerator) -> tuple[int, np.ndarray]:
+        generator._llama.n_tokens = 0
+        context = generator._llama._ctx.ctx
+        before = llama_cpp.llama_perf_context(context).n_p_eval
+        logprobs = first_token_logprobs(generator, messages)
+        assert generator.passage_cache.last.placed == len(PASSAGES)
+        return llama_cpp.llama_perf_context(context).n_p_eval - before, logprobs
+
+    plain, plain_logprobs = evaluated_after_placing(cached)
+    more, blended_logprobs = evaluated_after_placing(blended)
+    assert more == plain + recompute * len(PASSAGES)
+    want = first_token_logprobs(full, messages)
+    assert blended_logprobs.argmax() == want.argmax()
+    assert float((np.exp(want) * (want - blended_logprobs)).sum()) < 0.5
+    assert not np.allclose(blended_logprobs, plain_logprobs)  # the recomputed ends changed the reading

@@ -68,7 +68,13 @@ def build_generator(settings: Settings) -> Generator:
                 "(RAG_GENERATOR_BACKEND=transformers) to run a Hugging Face model."
             )
         cache_mb = settings.passage_cache_mb if settings.passage_cache else 0
-        return _load_llama_cpp(model_path.resolve(), settings.threads, settings.context_tokens, cache_mb)
+        return _load_llama_cpp(
+            model_path.resolve(),
+            settings.threads,
+            settings.context_tokens,
+            cache_mb,
+            settings.passage_cache_recompute_tokens,
+        )
     if model_path is not None:
         return _load_transformers(
             str(model_path.resolve().parent), model_path.name, settings.threads, settings.allow_downloads
@@ -80,9 +86,10 @@ def build_generator(settings: Settings) -> Generator:
 
 @functools.lru_cache(maxsize=2)
 def _load_llama_cpp(
-    model_path: Path, threads: int, context_tokens: int, passage_cache_mb: int = 0
+    model_path: Path, threads: int, context_tokens: int, passage_cache_mb: int = 0, recompute_tokens: int = 0
 ) -> Generator:
-    """The llama.cpp generator; with `passage_cache_mb`, a passage KV cache of that budget (0: none)."""
+    """The llama.cpp generator; with `passage_cache_mb`, a passage KV cache of that budget (0: none) that
+    evaluates again the last `recompute_tokens` of each placed passage."""
     try:
         from rag.generation.llama_cpp import LlamaCppGenerator
         from rag.generation.passage_cache import PassageCache
@@ -95,7 +102,7 @@ def _load_llama_cpp(
     if passage_cache_mb:
         from rag.grounding import passage_spans
 
-        cache = PassageCache(str(model_path), passage_cache_mb * 2**20, passage_spans)
+        cache = PassageCache(str(model_path), passage_cache_mb * 2**20, passage_spans, recompute_tokens)
     return LlamaCppGenerator(model_path, threads=threads, context_tokens=context_tokens, passage_cache=cache)
 
 

@@ -8,8 +8,10 @@ scratch sequence, shifted to where the passage sits in this prompt (`llama_memor
 keys) and copied into the prompt's sequence; only what lies between passages (their numbers) and the question
 after them are evaluated normally.
 The placed passages did not attend to one another (TurboRAG's and APE's approximation): the question and the
-answer still attend to all of them. Which spans are passages is the prompt layout's business (a `spans`
-function on the rendered prompt); this module only maps them to tokens and moves states.
+answer still attend to all of them. With `recompute_tokens`, the last tokens of each passage are evaluated
+again in place, after the passages before it (CacheBlend's selective recomputation, at the boundaries).
+Which spans are passages is the prompt layout's business (a `spans` function on the rendered prompt); this
+module only maps them to tokens and moves states.
 """
 
 from __future__ import annotations
@@ -121,9 +123,11 @@ class PassageCache:
     """Places the passages of a prompt into a llama.cpp context from stored states (computing the missing
     ones once). The context needs a second sequence in a unified KV cache (`prepare_context`)."""
 
-    def __init__(self, model: str, budget_bytes: int, spans: Spans) -> None:
+    def __init__(self, model: str, budget_bytes: int, spans: Spans, recompute_tokens: int = 0) -> None:
         self.model = model
         self.spans = spans
+        self.recompute_tokens = recompute_tokens
+        """The last tokens of each placed passage evaluated again in place, after the passages before."""
         self.states = StateLRU(budget_bytes)
         self.last = PlacementStats()
         self.totals = PlacementStats()
@@ -183,7 +187,8 @@ class PassageCache:
                 llama.eval(prompt[a:b])
                 continue
             llama.input_ids[a:b] = prompt[a:b]
-            llama.n_tokens = b
+            # The recomputed tail is evaluated with what follows it (the next number, or the question).
+            llama.n_tokens = max(a, b - self.recompute_tokens)
             self.last.placed += 1
             self.last.passage_tokens += b - a
         llama._requires_eval = True
