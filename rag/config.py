@@ -288,7 +288,7 @@ class Settings(BaseSettings):
         "shipped in the package (rag/calibrator.json).",
     )
     min_confidence: float = Field(
-        0.1,
+        0.03,
         ge=0.0,
         le=1.0,
         description="Answer only when the calibrated probability that the answer is right and supported is "
