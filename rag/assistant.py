@@ -19,6 +19,7 @@ from rag.errors import (
     ModelUnavailableError,
 )
 from rag.generation import ContinuationScorer, Generator, build_generator
+from rag.grounding import NO_ANSWER, build_messages
 from rag.index import Index
 from rag.ingest import Ingestor, ProgressCallback
 from rag.retrieval import CrossEncoderReranker, Reranker, RetrievalFilter, RetrievalMode, Retriever
@@ -208,6 +209,17 @@ class Assistant:
         `answer_mode` override the settings for this question.
         """
         return self.answerer.stream(question, k, **options)
+
+    def warm_up(self) -> None:
+        """Run the models once, so the first question pays no one-time cost: the question runtime's load, the
+        first embedding batches' kernel set-up and, on llama.cpp, the prompt's instructions (evaluated once
+        and kept in its cache for every later question, whatever the passages)."""
+        self.embedder.embed_query("Which port does the server use?")
+        self.embedder.embed(["The server listens on port 8000.", "Set another port with the --port option."])
+        generator = self.generator
+        if self.settings.generator_backend == "llama_cpp" and isinstance(generator, ContinuationScorer):
+            messages = build_messages("Which port does the server use?", [], self.settings.answer_style)
+            generator.continuation_logprob(messages, NO_ANSWER, 1)
 
     def claim_context(self, question: str, extractive: bool) -> str | None:
         """The question short answers are checked with (see `claim_of`); None for sentence answers."""

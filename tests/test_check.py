@@ -198,7 +198,7 @@ def test_index_open_and_check_agree_on_a_sound_index(index_dir: Path) -> None:
 
 def test_rag_serve_refuses_a_damaged_index_with_what_to_do(tmp_path: Path, embedder) -> None:  # noqa: ANN001
     """A real `rag serve` on an index whose catalog pages are damaged (its header still opens) exits at
-    start with the damaged file and the way back, before loading the language model (slow: real embedder)."""
+    start with the damaged file and the way back, before loading the models (slow: real embedder)."""
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "volcano.txt").write_text("Mount Erebus is an active volcano in Antarctica. " * 300)
@@ -214,7 +214,7 @@ def test_rag_serve_refuses_a_damaged_index_with_what_to_do(tmp_path: Path, embed
         timeout=300,
     )
     assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr and "Loading the language model" not in result.stderr
+    assert "Traceback" not in result.stderr and "Loading the models" not in result.stderr
     assert "gen-000002/catalog.sqlite: fails SQLite's integrity check" in result.stderr
     assert "gen-000001 beside it is intact" in result.stderr and "rag check --repair" in result.stderr
 

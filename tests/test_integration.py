@@ -70,3 +70,28 @@ def test_streaming_yields_tokens_then_the_answer(assistant: Assistant) -> None:
     tokens = list(stream)
     assert tokens and "".join(tokens).strip() == stream.answer.text
     assert "green" in stream.answer.text.lower()
+
+
+def test_warm_up_leaves_the_prompts_instructions_evaluated(assistant: Assistant) -> None:
+    """What `rag serve` runs before its first question: the question runtime loaded, and on llama.cpp the
+    instructions every prompt starts with already in the model's cache, so a question evaluates only the
+    rest of its prompt."""
+    import llama_cpp
+
+    from rag.generation.llama_cpp import LlamaCppGenerator
+
+    generator = assistant.generator
+    if not isinstance(generator, LlamaCppGenerator):
+        pytest.skip("llama.cpp's cache")
+    generator._llama.n_tokens = 0
+    assistant.warm_up()
+    held = generator._llama.n_tokens
+    assert held > 200  # the instructions and the demonstration
+    context = generator._llama._ctx.ctx
+    before = llama_cpp.llama_perf_context(context).n_p_eval
+    result = assistant.ask("Who planted the oldest tree of the Maple Hill orchard?", k=3)
+    assert "Thornbury" in result.text
+    evaluated = llama_cpp.llama_perf_context(context).n_p_eval - before
+    prompt = int(result.timings["prompt_tokens"])
+    # The rest of the prompt, the refusal probe's and the judge's few tokens: never the instructions again.
+    assert evaluated <= prompt - held + 120, (evaluated, prompt, held)

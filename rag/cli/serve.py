@@ -25,8 +25,8 @@ def serve(
     with reported_errors():
         assistant.index()
         verify_live(settings.index_dir)  # every file of the live generation, so a damaged one is refused now
-        err.print("Loading the language model...", highlight=False)
-        assistant.generator  # noqa: B018  (load once before the first question)
+        err.print("Loading the models and reading the prompt's instructions...", highlight=False)
+        assistant.warm_up()  # once, before the first question
     err.print(f"Serving on http://{settings.host}:{settings.port}", highlight=False)
     uvicorn.run(
         create_app(assistant),
