@@ -14,8 +14,9 @@ fi
 extras=""
 if [ "${1:-}" = "--test" ]; then extras="[test,scale]"; fi  # scale: Milvus Lite and Ray, tested in CI
 echo "[setup] installing rag${extras} (the first run builds llama-cpp-python from source: a few minutes)"
-# llama.cpp's AMX kernels crash (SIGSEGV on the first token) where the kernel grants no AMX tiles, as on
-# this project's machines: build llama-cpp-python without them (the AVX-512 kernels stay).
+# llama.cpp's AMX kernels crash (SIGSEGV in ggml_backend_amx_mul_mat on the first token) on this project's
+# machines, even where the kernel grants the AMX tiles (llama.cpp #20824): build llama-cpp-python without
+# them (the AVX-512 kernels stay).
 NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 export CMAKE_ARGS="${CMAKE_ARGS:--DCMAKE_C_FLAGS='$NO_AMX' -DCMAKE_CXX_FLAGS='$NO_AMX'}"
 CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) .venv/bin/python -m pip install --quiet -e ".${extras}"
