@@ -22,8 +22,8 @@ interleaved ratio is the one to read.
 With `--quality` (the whole corpus only): BEIR SciFact test nDCG@10 of each rag backend over the
 index it just built (dense and hybrid, `rag eval retrieval`'s machinery) and the query latency at the
 answering depth (k=5, query embedding included, p50), each backend embedding its own questions; the torch
-row also with its questions embedded by ONNX Runtime (`_onnx_queries`: rag's default,
-query_embedder_backend onnx; `_onnx-int8_queries`). Results go to evals/out/ingest.json.
+row also with its questions embedded by ONNX Runtime (`_onnx_queries`, and `_onnx-int8_queries`: rag's
+default query_embedder_backend). Results go to evals/out/ingest.json.
 """
 
 from __future__ import annotations
@@ -153,8 +153,8 @@ def rag_row(
             row[f"{mode}_ndcg@10"] = round(metrics["ndcg@10"], 4)
             row[f"{mode}_query_ms_p50"] = round(metrics["latency_k_ms_p50"], 2)
         if settings.embedder_backend == "torch":
-            # this torch index, its questions embedded by ONNX Runtime (query_embedder_backend; onnx is the
-            # default), with the ingest's embedder reused
+            # this torch index, its questions embedded by ONNX Runtime (query_embedder_backend; onnx-int8 is
+            # the default), with the ingest's embedder reused
             for queries in ("onnx", "onnx-int8"):
                 split = Assistant(
                     settings.model_copy(update={"query_embedder_backend": queries}),
